@@ -1,0 +1,193 @@
+"""Sign-in, sign-out, invitations and user administration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from app.accounts import repository, service
+from app.accounts.dependencies import SESSION_USER_KEY, AdminUser, OptionalUser
+from app.accounts.models import Role, User
+from app.accounts.schemas import PasswordChoice, UserCreate
+from app.core.config import get_settings
+from app.core.db import SessionDep
+from app.core.errors import NotFound
+from app.core.forms import field_errors
+from app.core.i18n import _
+from app.core.security import CSRF_SESSION_KEY
+from app.core.templating import flash, render
+
+router = APIRouter()
+
+ROLE_HOME = {
+    Role.admin: "/campaigns",
+    Role.reviewer: "/campaigns",
+    Role.jury: "/campaigns",
+    Role.shopper: "/",
+    Role.authority: "/",
+}
+
+
+def _safe_next(next_url: str | None) -> str | None:
+    # Only local paths: an open redirect after sign-in is a phishing tool.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+        return next_url
+    return None
+
+
+def home_for(user: User) -> str:
+    return ROLE_HOME.get(Role(user.role), "/")
+
+
+@router.get("/login", name="login")
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    if user is not None:
+        return RedirectResponse(_safe_next(next) or home_for(user), status_code=303)
+    return render(request, "accounts/login.html", {"next": _safe_next(next) or "", "errors": {}})
+
+
+@router.post("/login", name="login_submit")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    settings = get_settings()
+    client_address = request.client.host if request.client else "unknown"
+    user = service.authenticate(
+        session,
+        email=email,
+        password=password,
+        client_address=client_address,
+        limits=service.LoginLimits(
+            secret_key=settings.secret_key,
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_window_seconds,
+        ),
+    )
+    if user is None:
+        return render(
+            request,
+            "accounts/login.html",
+            {
+                "next": _safe_next(next) or "",
+                "email": email,
+                "errors": {"form": _("Incorrect e-mail address or password.")},
+            },
+            status_code=400,
+        )
+    # A fresh session at sign-in: no fixation of a session prepared by someone else.
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    return RedirectResponse(_safe_next(next) or home_for(user), status_code=303)
+
+
+@router.post("/logout", name="logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/invitations/{token}", name="invitation")
+def invitation_page(request: Request, session: SessionDep, token: str) -> Response:
+    invitation = service.find_open_invitation(session, token=token)
+    user = repository.get(session, invitation.user_id)
+    return render(request, "accounts/invitation.html", {"invited": user, "errors": {}})
+
+
+@router.post("/invitations/{token}", name="invitation_submit")
+def invitation_submit(
+    request: Request,
+    session: SessionDep,
+    token: str,
+    password: Annotated[str, Form(max_length=256)] = "",
+    password_confirm: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    invitation = service.find_open_invitation(session, token=token)
+    try:
+        choice = PasswordChoice(password=password, password_confirm=password_confirm)
+    except ValidationError as exc:
+        invited = repository.get(session, invitation.user_id)
+        return render(
+            request,
+            "accounts/invitation.html",
+            {"invited": invited, "errors": field_errors(exc)},
+            status_code=400,
+        )
+    service.accept_invitation(session, token=token, choice=choice)
+    csrf = request.session.get(CSRF_SESSION_KEY)
+    request.session.clear()
+    if csrf:
+        request.session[CSRF_SESSION_KEY] = csrf
+    flash(request, _("Your password is set. You can now sign in."))
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/admin/users", name="users")
+def users_page(request: Request, session: SessionDep, admin: AdminUser) -> Response:
+    return render(
+        request,
+        "accounts/users.html",
+        {"users": repository.list_users(session), "roles": list(Role), "errors": {}, "form": {}},
+    )
+
+
+@router.post("/admin/users", name="users_create")
+def users_create(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    email: Annotated[str, Form(max_length=254)] = "",
+    display_name: Annotated[str, Form(max_length=120)] = "",
+    role: Annotated[str, Form(max_length=20)] = "",
+    authority_code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    form = {
+        "email": email,
+        "display_name": display_name,
+        "role": role,
+        "authority_code": authority_code,
+    }
+    try:
+        data = UserCreate.model_validate({**form, "authority_code": authority_code or None})
+    except ValidationError as exc:
+        return render(
+            request,
+            "accounts/users.html",
+            {
+                "users": repository.list_users(session),
+                "roles": list(Role),
+                "errors": field_errors(exc),
+                "form": form,
+            },
+            status_code=400,
+        )
+    user = service.create_user(session, data=data, created_by=admin)
+    token = service.create_invitation(
+        session, user=user, created_by=admin, valid_days=get_settings().invitation_valid_days
+    )
+    link = str(request.url_for("invitation", token=token))
+    flash(
+        request,
+        _("Account created for %(email)s. Send them this single-use link: %(link)s")
+        % {"email": user.email, "link": link},
+    )
+    return RedirectResponse(request.url_for("users").path, status_code=303)
+
+
+@router.post("/admin/users/{user_id}/invitation", name="users_reinvite")
+def users_reinvite(request: Request, session: SessionDep, admin: AdminUser, user_id: int) -> Response:
+    user = repository.get(session, user_id)
+    if user is None:
+        raise NotFound(_("No such user."))
+    token = service.create_invitation(
+        session, user=user, created_by=admin, valid_days=get_settings().invitation_valid_days
+    )
+    link = str(request.url_for("invitation", token=token))
+    flash(request, _("New single-use link for %(email)s: %(link)s") % {"email": user.email, "link": link})
+    return RedirectResponse(request.url_for("users").path, status_code=303)

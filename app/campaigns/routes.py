@@ -1,0 +1,256 @@
+"""Campaign pages and API: list, create, configure, move through the cycle, candidates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from app.accounts import repository as accounts_repository
+from app.accounts.dependencies import AdminUser, StaffUser
+from app.campaigns import repository, service
+from app.campaigns.models import NEXT_STATE, CampaignState
+from app.campaigns.schemas import CampaignCreate, CampaignPublic, TransitionRequest
+from app.core.config import get_settings
+from app.core.db import SessionDep
+from app.core.errors import InvalidInput
+from app.core.forms import field_errors
+from app.core.i18n import _
+from app.core.templating import flash, render
+
+router = APIRouter()
+api_router = APIRouter(prefix="/api/v1", tags=["campaigns"])
+
+MAX_CSV_BYTES = 2 * 1024 * 1024
+STATES = list(CampaignState)
+
+
+def _detail_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    transitions = repository.transitions(session, campaign_id)
+    actors = {
+        t.actor_id: accounts_repository.get(session, t.actor_id) for t in transitions if t.actor_id
+    }
+    config = service.parse_config(campaign.config)
+    return {
+        "campaign": campaign,
+        "config": config,
+        "states": STATES,
+        "next_state": NEXT_STATE.get(CampaignState(campaign.state)),
+        "transitions": transitions,
+        "actors": actors,
+        "candidates": repository.candidates_with_authorities(session, campaign_id),
+        "counts": repository.count_candidates_by_category(session, campaign_id),
+        "errors": {},
+    }
+
+
+@router.get("/campaigns", name="campaigns")
+def campaigns_page(request: Request, session: SessionDep, user: StaffUser) -> Response:
+    return render(
+        request, "campaigns/list.html", {"campaigns": repository.list_campaigns(session)}
+    )
+
+
+@router.get("/campaigns/new", name="campaign_new")
+def campaign_new_page(request: Request, admin: AdminUser) -> Response:
+    year = date.today().year + 1
+    form = {
+        "year": year,
+        "name": f"Baromètre {year}",
+        "opens_at": f"{year}-01-15",
+        "closes_at": f"{year}-10-31",
+    }
+    return render(request, "campaigns/new.html", {"form": form, "errors": {}})
+
+
+@router.post("/campaigns", name="campaign_create")
+def campaign_create(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    year: Annotated[str, Form(max_length=4)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    opens_at: Annotated[str, Form(max_length=10)] = "",
+    closes_at: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    form = {"year": year, "name": name, "opens_at": opens_at, "closes_at": closes_at}
+    try:
+        data = CampaignCreate.model_validate(form)
+    except ValidationError as exc:
+        return render(
+            request,
+            "campaigns/new.html",
+            {"form": form, "errors": field_errors(exc)},
+            status_code=400,
+        )
+    campaign = service.create_campaign(
+        session, data=data, organiser=get_settings().organiser, actor=admin
+    )
+    flash(request, _("Campaign %(year)d created as a draft.") % {"year": campaign.year})
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign.id).path, status_code=303
+    )
+
+
+@router.get("/campaigns/{campaign_id}", name="campaign")
+def campaign_page(
+    request: Request, session: SessionDep, user: StaffUser, campaign_id: int
+) -> Response:
+    return render(request, "campaigns/detail.html", _detail_context(session, campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/transition", name="campaign_transition")
+def campaign_transition(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    to_state: Annotated[str, Form(max_length=20)] = "",
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    record = service.transition(
+        session, campaign=campaign, to_state=to_state, actor=admin, comment=comment
+    )
+    flash(request, _("The campaign is now %(state)s.") % {"state": _(record.to_state)})
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path, status_code=303
+    )
+
+
+@router.get("/campaigns/{campaign_id}/config", name="campaign_config")
+def campaign_config_page(
+    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    text = yaml.safe_dump(campaign.config, allow_unicode=True, sort_keys=False)
+    return render(
+        request, "campaigns/config.html", {"campaign": campaign, "text": text, "errors": []}
+    )
+
+
+@router.post("/campaigns/{campaign_id}/config", name="campaign_config_submit")
+def campaign_config_submit(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    config_text: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    try:
+        raw = yaml.safe_load(config_text)
+        if not isinstance(raw, dict):
+            raise InvalidInput(_("config: expected a mapping of settings."), field="config")
+        service.update_config(session, campaign=campaign, raw=raw, actor=admin)
+    except (yaml.YAMLError, InvalidInput) as exc:
+        message = exc.message if isinstance(exc, InvalidInput) else _("YAML syntax: %(e)s") % {
+            "e": exc
+        }
+        return render(
+            request,
+            "campaigns/config.html",
+            {"campaign": campaign, "text": config_text, "errors": message.splitlines()},
+            status_code=400,
+        )
+    flash(request, _("Configuration saved."))
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path, status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/candidates", name="candidate_register")
+def candidate_register(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    try:
+        candidate = service.register_candidate(session, campaign=campaign, code=code, actor=admin)
+    except InvalidInput as exc:
+        context = _detail_context(session, campaign_id)
+        context["errors"] = {"code": exc.message}
+        context["code"] = code
+        return render(request, "campaigns/detail.html", context, status_code=400)
+    flash(
+        request,
+        _("%(code)s registered in category %(category)s.")
+        % {"code": candidate.authority_code, "category": candidate.category},
+    )
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path + "#candidates", status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/candidates/import", name="candidate_import")
+async def candidate_import(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    content = await file.read(MAX_CSV_BYTES + 1)
+    if len(content) > MAX_CSV_BYTES:
+        raise InvalidInput(_("The file is larger than 2 MB."), field="file")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(_("The file is not UTF-8 text."), field="file") from exc
+    report = service.import_candidates(session, campaign=campaign, text=text, actor=admin)
+    flash(
+        request,
+        _("%(registered)d candidates registered, %(already)d already registered.")
+        % {"registered": report.registered, "already": report.already_registered},
+    )
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path + "#candidates", status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/candidates/{code}/withdraw", name="candidate_withdraw")
+def candidate_withdraw(
+    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int, code: str
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    service.withdraw_candidate(session, campaign=campaign, code=code, actor=admin)
+    flash(request, _("%(code)s withdrawn.") % {"code": code})
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path + "#candidates", status_code=303
+    )
+
+
+@api_router.get("/campaigns", name="api_campaigns")
+def api_campaigns(session: SessionDep, user: StaffUser) -> list[CampaignPublic]:
+    return [CampaignPublic.model_validate(c) for c in repository.list_campaigns(session)]
+
+
+@api_router.get("/campaigns/{campaign_id}", name="api_campaign")
+def api_campaign(session: SessionDep, user: StaffUser, campaign_id: int) -> CampaignPublic:
+    return CampaignPublic.model_validate(service.get_campaign(session, campaign_id=campaign_id))
+
+
+@api_router.post("/campaigns/{campaign_id}/transitions", name="api_campaign_transition")
+def api_campaign_transition(
+    session: SessionDep, admin: AdminUser, campaign_id: int, body: TransitionRequest
+) -> dict[str, Any]:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    record = service.transition(
+        session, campaign=campaign, to_state=body.to_state, actor=admin, comment=body.comment
+    )
+    return {
+        "campaign": campaign.id,
+        "from_state": record.from_state,
+        "to_state": record.to_state,
+        "at": record.at.isoformat(),
+        "actor_id": record.actor_id,
+    }

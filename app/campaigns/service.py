@@ -1,0 +1,313 @@
+"""Campaign life cycle: creation, configuration, state transitions and candidates."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from app.accounts.models import User
+from app.audit.models import record_audit
+from app.authorities import repository as authorities_repository
+from app.authorities.models import Authority
+from app.campaigns import repository
+from app.campaigns.models import (
+    NEXT_STATE,
+    Campaign,
+    CampaignState,
+    CampaignTransition,
+    Candidate,
+    CandidateStatus,
+)
+from app.campaigns.schemas import CampaignConfig, CampaignCreate
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import _
+
+CONFIG_EDITABLE_STATES = {CampaignState.draft, CampaignState.open, CampaignState.closed}
+REGISTRATION_STATES = {CampaignState.draft, CampaignState.open}
+MAX_CANDIDATE_ERRORS = 20
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming its field (``categories.2.population_max: …``)."""
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "config"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{location}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any]) -> CampaignConfig:
+    try:
+        return CampaignConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc), field="config") from exc
+
+
+def get_campaign(session: Session, *, campaign_id: int) -> Campaign:
+    campaign = repository.get(session, campaign_id)
+    if campaign is None:
+        raise NotFound(_("No campaign with id %(id)d.") % {"id": campaign_id})
+    return campaign
+
+
+def create_campaign(
+    session: Session,
+    *,
+    data: CampaignCreate,
+    organiser: str,
+    actor: User | None,
+    config: CampaignConfig | None = None,
+) -> Campaign:
+    if repository.get_by_year(session, organiser=organiser, year=data.year) is not None:
+        raise Conflict(
+            _("A campaign for %(year)d already exists.") % {"year": data.year}, field="year"
+        )
+    campaign = Campaign(
+        year=data.year,
+        organiser=organiser,
+        name=data.name,
+        opens_at=data.opens_at,
+        closes_at=data.closes_at,
+        state=CampaignState.draft,
+        config=(config or CampaignConfig()).model_dump(mode="json"),
+    )
+    session.add(campaign)
+    session.flush()
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="campaign.create",
+        object_type="campaign",
+        object_id=campaign.id,
+        after={"year": campaign.year, "name": campaign.name},
+    )
+    return campaign
+
+
+def update_config(
+    session: Session, *, campaign: Campaign, raw: dict[str, Any], actor: User | None
+) -> CampaignConfig:
+    if CampaignState(campaign.state) not in CONFIG_EDITABLE_STATES:
+        raise Conflict(
+            _("The configuration is frozen once the campaign is %(state)s.")
+            % {"state": campaign.state}
+        )
+    config = parse_config(raw)
+    before = campaign.config
+    campaign.config = config.model_dump(mode="json")
+    session.add(campaign)
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="campaign.config",
+        object_type="campaign",
+        object_id=campaign.id,
+        before=before,
+        after=campaign.config,
+    )
+    return config
+
+
+def transition(
+    session: Session,
+    *,
+    campaign: Campaign,
+    to_state: str,
+    actor: User | None,
+    comment: str = "",
+) -> CampaignTransition:
+    """Move the campaign one step along its cycle; anything else is refused with 409."""
+    current = CampaignState(campaign.state)
+    try:
+        target = CampaignState(to_state)
+    except ValueError:
+        raise Conflict(_("Unknown campaign state: %(state)s.") % {"state": to_state}) from None
+    expected = NEXT_STATE.get(current)
+    if target != expected:
+        if expected is None:
+            message = _("The campaign is %(current)s: that is the end of its cycle.") % {
+                "current": current.value
+            }
+        else:
+            message = _(
+                "A campaign cannot go from %(current)s to %(target)s; "
+                "the next step is %(expected)s."
+            ) % {"current": current.value, "target": target.value, "expected": expected.value}
+        raise Conflict(message, field="to_state")
+    if target == CampaignState.open:
+        registered = sum(repository.count_candidates_by_category(session, campaign.id or 0).values())
+        if registered == 0:
+            raise Conflict(_("Register at least one candidate before opening the campaign."))
+    record = CampaignTransition(
+        campaign_id=campaign.id or 0,
+        from_state=current.value,
+        to_state=target.value,
+        actor_id=actor.id if actor else None,
+        comment=comment,
+    )
+    campaign.state = target.value
+    session.add_all([campaign, record])
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="campaign.transition",
+        object_type="campaign",
+        object_id=campaign.id,
+        before={"state": current.value},
+        after={"state": target.value},
+    )
+    session.flush()
+    return record
+
+
+def _require_registration_open(campaign: Campaign) -> None:
+    if CampaignState(campaign.state) not in REGISTRATION_STATES:
+        raise Conflict(
+            _("Candidates can only be registered while the campaign is draft or open.")
+        )
+
+
+def _category_or_error(config: CampaignConfig, authority: Authority) -> str:
+    category = config.category_for(authority.kind, authority.population)
+    if category is None:
+        raise InvalidInput(
+            _("No category of this campaign accepts %(name)s (%(kind)s, %(population)d inhabitants).")
+            % {"name": authority.name, "kind": authority.kind, "population": authority.population},
+            field="code",
+        )
+    return category.key
+
+
+def register_candidate(
+    session: Session, *, campaign: Campaign, code: str, actor: User | None
+) -> Candidate:
+    _require_registration_open(campaign)
+    code = code.strip().upper()
+    authority = authorities_repository.get(session, code)
+    if authority is None:
+        raise InvalidInput(_("No authority with code %(code)s.") % {"code": code}, field="code")
+    if repository.get_candidate(session, campaign.id or 0, code) is not None:
+        raise Conflict(
+            _("%(name)s is already a candidate.") % {"name": authority.name}, field="code"
+        )
+    config = CampaignConfig.model_validate(campaign.config)
+    candidate = Candidate(
+        campaign_id=campaign.id or 0,
+        authority_code=code,
+        category=_category_or_error(config, authority),
+    )
+    session.add(candidate)
+    session.flush()
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="candidate.register",
+        object_type="campaign",
+        object_id=campaign.id,
+        after={"authority_code": code, "category": candidate.category},
+    )
+    return candidate
+
+
+@dataclass(frozen=True)
+class CandidateImportReport:
+    registered: int
+    already_registered: int
+
+
+def parse_candidate_codes(text: str) -> list[tuple[int, str]]:
+    """Codes from a CSV: a ``code`` column if there is a header, else the first column."""
+    rows = list(csv.reader(io.StringIO(text)))
+    start = 0
+    column = 0
+    if rows and rows[0] and "code" in [cell.strip().lower().lstrip("\ufeff") for cell in rows[0]]:
+        column = [cell.strip().lower().lstrip("\ufeff") for cell in rows[0]].index("code")
+        start = 1
+    codes = []
+    for line_number, row in enumerate(rows[start:], start=start + 1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        value = row[column].strip().upper() if column < len(row) else ""
+        codes.append((line_number, value))
+    return codes
+
+
+def import_candidates(
+    session: Session, *, campaign: Campaign, text: str, actor: User | None
+) -> CandidateImportReport:
+    """Register every code of the file, or none: problems are reported with line numbers."""
+    _require_registration_open(campaign)
+    codes = parse_candidate_codes(text)
+    if not codes:
+        raise InvalidInput(_("The file contains no authority code."), field="file")
+    config = CampaignConfig.model_validate(campaign.config)
+    authorities = authorities_repository.get_many(session, [code for _, code in codes])
+    already = repository.candidate_codes(session, campaign.id or 0, [code for _, code in codes])
+    errors: list[str] = []
+    seen: set[str] = set()
+    new_candidates: list[Candidate] = []
+    for line_number, code in codes:
+        authority = authorities.get(code)
+        if authority is None:
+            errors.append(
+                _("Line %(line)d: no authority with code %(code)s.")
+                % {"line": line_number, "code": code or "∅"}
+            )
+            continue
+        if code in already or code in seen:
+            continue
+        try:
+            category = _category_or_error(config, authority)
+        except InvalidInput as exc:
+            errors.append(
+                _("Line %(line)d: %(problem)s") % {"line": line_number, "problem": exc.message}
+            )
+            continue
+        seen.add(code)
+        new_candidates.append(
+            Candidate(campaign_id=campaign.id or 0, authority_code=code, category=category)
+        )
+    if errors:
+        shown = errors[:MAX_CANDIDATE_ERRORS]
+        if len(errors) > MAX_CANDIDATE_ERRORS:
+            shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_CANDIDATE_ERRORS})
+        raise InvalidInput("\n".join(shown), field="file")
+    session.add_all(new_candidates)
+    session.flush()
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="candidate.import",
+        object_type="campaign",
+        object_id=campaign.id,
+        after={"registered": len(new_candidates)},
+    )
+    return CandidateImportReport(
+        registered=len(new_candidates), already_registered=len(codes) - len(new_candidates)
+    )
+
+
+def withdraw_candidate(
+    session: Session, *, campaign: Campaign, code: str, actor: User | None
+) -> Candidate:
+    _require_registration_open(campaign)
+    candidate = repository.get_candidate(session, campaign.id or 0, code)
+    if candidate is None:
+        raise NotFound(_("%(code)s is not a candidate of this campaign.") % {"code": code})
+    candidate.status = CandidateStatus.withdrawn
+    session.add(candidate)
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="candidate.withdraw",
+        object_type="campaign",
+        object_id=campaign.id,
+        after={"authority_code": code},
+    )
+    return candidate

@@ -1,0 +1,148 @@
+"""The ``barometre`` command."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic import command
+from alembic.config import Config
+from sqlmodel import Session
+
+from app.core.config import PROJECT_ROOT, get_settings
+from app.core.db import create_db_engine
+from app.core.errors import DomainError
+
+cli = typer.Typer(help="Baromètre: citizen-experience barometers.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+registry_cli = typer.Typer(help="Registry of authorities.", no_args_is_help=True)
+users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(registry_cli, name="registry")
+cli.add_typer(users_cli, name="users")
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url or get_settings().database_url)
+    return config
+
+
+def _session() -> Session:
+    return Session(create_db_engine(get_settings().database_url), expire_on_commit=False)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the schema up to REVISION (default: the latest)."""
+    command.upgrade(alembic_config(), revision)
+    typer.echo(f"Database at {revision}.")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Take the schema down to REVISION ('base' removes everything)."""
+    command.downgrade(alembic_config(), revision)
+    typer.echo(f"Database at {revision}.")
+
+
+@registry_cli.command("import")
+def registry_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import or update the registry from a CSV file (all or nothing)."""
+    from app.authorities.service import import_registry_file
+
+    with _session() as session:
+        try:
+            report = import_registry_file(session, path=path)
+        except DomainError as exc:
+            session.rollback()
+            _fail(f"Nothing imported.\n{exc.message}")
+            return
+        session.commit()
+    typer.echo(
+        f"{report.total} authorities read: {report.created} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged; {report.absent_from_file} in the database but not in "
+        "the file (kept)."
+    )
+
+
+@users_cli.command("create-admin")
+def users_create_admin(
+    email: Annotated[str, typer.Option(prompt=True)],
+    name: Annotated[str, typer.Option(prompt=True)] = "Administrator",
+    password: Annotated[str | None, typer.Option(help="Prompted when omitted.")] = None,
+) -> None:
+    """Create an organiser (admin) account."""
+    from app.accounts.service import create_admin
+
+    if password is None:
+        password = getpass.getpass("Password (12 characters or more): ")
+    with _session() as session:
+        try:
+            user = create_admin(session, email=email, display_name=name, password=password)
+        except DomainError as exc:
+            session.rollback()
+            _fail(exc.message)
+            return
+        session.commit()
+        typer.echo(f"Admin account created: {user.email}")
+
+
+@cli.command("demo")
+def demo(seed: int = 2026) -> None:
+    """Build the demo barometer (two editions on the real registry) and print its accounts."""
+    from app.demo import build_demo
+
+    settings = get_settings()
+    if settings.environment == "production":
+        _fail("The demo is refused in production: it creates accounts with known passwords.")
+    command.upgrade(alembic_config(), "head")
+    with _session() as session:
+        accounts = build_demo(session, organiser=settings.organiser, seed=seed)
+        session.commit()
+    typer.echo("Demo accounts (development only):")
+    for account in accounts:
+        suffix = f"  (authority {account.authority})" if account.authority else ""
+        typer.echo(f"  {account.role:<10} {account.email:<32} {account.password}{suffix}")
+
+
+@cli.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int | None, typer.Option(help="Default: BAROMETRE_WORKERS.")] = None,
+    reload: bool = False,
+) -> None:
+    """Serve the application with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        reload=reload,
+        proxy_headers=True,
+    )
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

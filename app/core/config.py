@@ -1,0 +1,69 @@
+"""The one settings object: nothing else in the application reads the environment."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+
+
+def _development_secret_key(var_dir: Path) -> str:
+    """Generate a secret key once and keep it, so sessions survive restarts in development."""
+    key_file = var_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+class Settings(BaseSettings):
+    """Configuration of a Baromètre instance (environment variables prefixed ``BAROMETRE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BAROMETRE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    secret_key: str = ""
+    default_locale: Literal["fr", "en"] = "fr"
+    organiser: str = "Baromètre"
+    workers: int = Field(default=1, ge=1, le=64)
+    # Login throttling: failures allowed per client address and per account in a window.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    invitation_valid_days: int = Field(default=14, ge=1)
+    secure_cookies: bool = False
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.database_url = f"sqlite:///{self.var_dir / 'barometre.sqlite3'}"
+        if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            if self.environment == "production":
+                raise ValueError(
+                    "BAROMETRE_SECRET_KEY is required in production (a long random string)"
+                )
+            self.secret_key = _development_secret_key(self.var_dir)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,49 @@
+"""Business errors carry their HTTP status; one handler renders them as a page or JSON."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """An expected refusal, shown to the user with its status code and message."""
+
+    status_code = 400
+    title = "Request refused"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    title = "Invalid input"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    title = "Forbidden"
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+    title = "Sign-in required"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    title = "Conflict"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,83 @@
+"""Pure ASGI middleware: locale selection and security headers."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.i18n import SUPPORTED_LOCALES, set_locale
+
+LOCALE_COOKIE = "lang"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"geolocation=(), microphone=(), camera=(self)"),
+]
+
+
+def _accept_language(value: str) -> str | None:
+    for part in value.split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in SUPPORTED_LOCALES:
+            return code
+    return None
+
+
+class LocaleMiddleware:
+    """Pick the locale: ``?lang=``, then the ``lang`` cookie, then the default (French first).
+
+    The browser's Accept-Language is deliberately consulted only when configured, because the
+    product speaks French first to every visitor.
+    """
+
+    def __init__(self, app: ASGIApp, *, default_locale: str) -> None:
+        self.app = app
+        self.default_locale = default_locale
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            locale = self.default_locale
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            cookie_header = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+            cookie = SimpleCookie()
+            try:
+                cookie.load(cookie_header)
+            except Exception:  # a malformed Cookie header must not break the page
+                cookie = SimpleCookie()
+            if query.get("lang", [""])[0] in SUPPORTED_LOCALES:
+                locale = query["lang"][0]
+            elif LOCALE_COOKIE in cookie and cookie[LOCALE_COOKIE].value in SUPPORTED_LOCALES:
+                locale = cookie[LOCALE_COOKIE].value
+            set_locale(locale)
+            scope.setdefault("state", {})["locale"] = locale
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,169 @@
+"""The demo barometer: two editions on the real registry, one account per role.
+
+Deterministic for a given seed, and safe to run again (an existing demo is left as it is).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from app.accounts import repository as accounts_repository
+from app.accounts.models import Role, User
+from app.accounts.schemas import UserCreate
+from app.accounts.service import create_user
+from app.authorities import repository as authorities_repository
+from app.authorities.models import Authority
+from app.authorities.service import import_registry_file
+from app.campaigns import repository as campaigns_repository
+from app.campaigns import service as campaigns_service
+from app.campaigns.models import CampaignState
+from app.campaigns.schemas import CampaignConfig, CampaignCreate
+from app.core.security import hash_password
+
+BUNDLED_REGISTRY = Path(__file__).resolve().parent / "data" / "collectivites.csv"
+DEMO_DOMAIN = "demo.barometre.fr"
+# Candidates per category in the demo (about 200 in all), echoing real editions where small
+# communes are many and the largest bodies few.
+DEMO_CANDIDATES_PER_CATEGORY = {
+    "communes-0-3500": 34,
+    "communes-3500-10000": 34,
+    "communes-10000-20000": 30,
+    "communes-20000-50000": 28,
+    "communes-50000-100000": 22,
+    "communes-100000-plus": 16,
+    "intercommunalites": 24,
+    "departements-regions": 12,
+}
+RETURNING_SHARE = 0.8  # most candidates come back the next year, as in real barometers
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    role: str
+    email: str
+    password: str
+    authority: str | None
+
+
+def demo_accounts(authority_code: str | None) -> list[DemoAccount]:
+    return [
+        DemoAccount(
+            role=role.value,
+            email=f"{role.value}@{DEMO_DOMAIN}",
+            password=f"demo-{role.value}-2026",
+            authority=authority_code if role == Role.authority else None,
+        )
+        for role in Role
+    ]
+
+
+def _pick_candidates(
+    session: Session, config: CampaignConfig, rng: random.Random
+) -> dict[str, list[str]]:
+    authorities = session.exec(select(Authority).order_by(col(Authority.code))).all()
+    by_category: dict[str, list[str]] = {category.key: [] for category in config.categories}
+    for authority in authorities:
+        category = config.category_for(authority.kind, authority.population)
+        if category is not None:
+            by_category[category.key].append(authority.code)
+    return {
+        key: sorted(rng.sample(codes, min(len(codes), DEMO_CANDIDATES_PER_CATEGORY.get(key, 10))))
+        for key, codes in by_category.items()
+    }
+
+
+def _next_year_candidates(
+    picked: dict[str, list[str]],
+    session: Session,
+    config: CampaignConfig,
+    rng: random.Random,
+) -> list[str]:
+    pool = _pick_candidates(session, config, random.Random(rng.random()))
+    codes: list[str] = []
+    for key, previous in picked.items():
+        keep = rng.sample(previous, round(len(previous) * RETURNING_SHARE))
+        newcomers = [code for code in pool.get(key, []) if code not in previous]
+        codes.extend(keep + newcomers[: len(previous) - len(keep)])
+    return sorted(codes)
+
+
+def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[DemoAccount]:
+    """Build the demo if it is not there yet; return the demo accounts either way."""
+    if authorities_repository.count(session) == 0:
+        import_registry_file(session, path=BUNDLED_REGISTRY)
+    rng = random.Random(seed)
+    config = CampaignConfig(seed=seed)
+
+    existing = campaigns_repository.get_by_year(session, organiser=organiser, year=2025)
+    if existing is None:
+        admin = _ensure_accounts(session, rng=rng, config=config)
+        picked = _pick_candidates(session, config, rng)
+        past = campaigns_service.create_campaign(
+            session,
+            data=CampaignCreate(
+                year=2025,
+                name="Baromètre de l'expérience citoyenne 2025",
+                opens_at=date(2025, 1, 15),
+                closes_at=date(2025, 10, 31),
+            ),
+            organiser=organiser,
+            actor=admin,
+            config=CampaignConfig(seed=seed - 1),
+        )
+        for codes in picked.values():
+            for code in codes:
+                campaigns_service.register_candidate(session, campaign=past, code=code, actor=admin)
+        for state in (CampaignState.open, CampaignState.closed):
+            campaigns_service.transition(session, campaign=past, to_state=state, actor=admin)
+
+        current = campaigns_service.create_campaign(
+            session,
+            data=CampaignCreate(
+                year=2026,
+                name="Baromètre de l'expérience citoyenne 2026",
+                opens_at=date(2026, 1, 15),
+                closes_at=date(2026, 12, 15),
+            ),
+            organiser=organiser,
+            actor=admin,
+            config=config,
+        )
+        for code in _next_year_candidates(picked, session, config, rng):
+            campaigns_service.register_candidate(session, campaign=current, code=code, actor=admin)
+        campaigns_service.transition(
+            session, campaign=current, to_state=CampaignState.open, actor=admin
+        )
+        session.flush()
+    authority_user = accounts_repository.get_by_email(session, f"authority@{DEMO_DOMAIN}")
+    return demo_accounts(authority_user.authority_code if authority_user else None)
+
+
+def _ensure_accounts(session: Session, *, rng: random.Random, config: CampaignConfig) -> User:
+    # The demo authority contact belongs to a mid-sized town that is a candidate both years.
+    authority_code = "69123"  # Lyon, present in every registry
+    admin: User | None = None
+    for account in demo_accounts(authority_code):
+        user = accounts_repository.get_by_email(session, account.email)
+        if user is None:
+            user = create_user(
+                session,
+                data=UserCreate(
+                    email=account.email,
+                    display_name=f"Démo {account.role}",
+                    role=Role(account.role),
+                    authority_code=account.authority,
+                ),
+                created_by=None,
+            )
+            user.password_hash = hash_password(account.password)
+            session.add(user)
+        if account.role == Role.admin:
+            admin = user
+    session.flush()
+    assert admin is not None
+    return admin

@@ -1,0 +1,59 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app import pages
+from app.accounts import routes as accounts_routes
+from app.authorities import routes as authorities_routes
+from app.campaigns import routes as campaigns_routes
+from app.core.config import Settings, get_settings
+from app.core.db import create_db_engine
+from app.core.handlers import install_error_handlers
+from app.core.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from app.core.security import csrf_protect
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+SESSION_COOKIE = "barometre_session"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Baromètre",
+        summary="Citizen-experience barometers: surveys, mystery shopping, scores and rankings.",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    app.state.engine = create_db_engine(settings.database_url)
+
+    install_error_handlers(app)
+    # Added innermost first: the session must exist before the locale and the handlers use it.
+    app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies or settings.environment == "production",
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages.router)
+    app.include_router(accounts_routes.router)
+    app.include_router(authorities_routes.router)
+    app.include_router(authorities_routes.api_router)
+    app.include_router(campaigns_routes.router)
+    app.include_router(campaigns_routes.api_router)
+    return app

@@ -1,0 +1,18 @@
+"""Every table, imported in one place so Alembic and the tests see the whole schema."""
+
+from app.accounts.models import AccountInvitation, User
+from app.audit.models import AuditEvent
+from app.authorities.models import Authority
+from app.campaigns.models import Campaign, CampaignTransition, Candidate
+from app.core.ratelimit import RateLimitCounter
+
+__all__ = [
+    "AccountInvitation",
+    "AuditEvent",
+    "Authority",
+    "Campaign",
+    "CampaignTransition",
+    "Candidate",
+    "RateLimitCounter",
+    "User",
+]
