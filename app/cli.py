@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.core.config import PROJECT_ROOT, get_settings
 from app.core.db import create_db_engine
 from app.core.errors import DomainError
+from app.core.i18n import set_locale
 
 cli = typer.Typer(help="Baromètre: citizen-experience barometers.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -138,6 +139,8 @@ def serve(
 
 
 def main() -> None:
+    # Operators read the command line in English, like the code and the docs.
+    set_locale("en")
     try:
         cli()
     except KeyboardInterrupt:

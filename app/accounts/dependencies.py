@@ -11,6 +11,7 @@ from app.accounts.models import Role, User
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.i18n import _
+from app.core.templating import remember_layout_user
 
 SESSION_USER_KEY = "user_id"
 
@@ -23,7 +24,7 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
     if user is None or not user.is_active:
         request.session.pop(SESSION_USER_KEY, None)
         return None
-    request.state.user = user
+    remember_layout_user(request, user)
     return user
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -69,18 +70,35 @@ def is_fragment_request(request: Request) -> bool:
     )
 
 
-def _layout_user(request: Request) -> Any:
+@dataclass(frozen=True)
+class LayoutUser:
+    """What the layout shows of the signed-in user: a plain snapshot, valid after a rollback."""
+
+    id: int
+    display_name: str
+    role: str
+    authority_code: str | None
+
+
+def remember_layout_user(request: Request, user: Any) -> None:
+    request.state.layout_user = LayoutUser(
+        id=user.id, display_name=user.display_name, role=user.role, authority_code=user.authority_code
+    )
+
+
+def _layout_user(request: Request) -> LayoutUser | None:
     """The signed-in user for the navigation, also on error pages no route dependency served."""
-    user = getattr(request.state, "user", None)
+    user = getattr(request.state, "layout_user", None)
     if user is None and request.session.get("user_id") is not None:
         from sqlmodel import Session
 
         from app.accounts.models import User
 
         with Session(request.app.state.engine) as session:
-            user = session.get(User, int(request.session["user_id"]))
-            if user is not None and not user.is_active:
-                user = None
+            row = session.get(User, int(request.session["user_id"]))
+            if row is not None and row.is_active:
+                remember_layout_user(request, row)
+                user = request.state.layout_user
     return user
 
 
