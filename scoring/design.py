@@ -189,9 +189,7 @@ def resolve(data: Any, design: Design) -> ResolvedDesign:
             "pass Design(..., lonely_psu='remove') to let them contribute no variance"
         )
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(
-            lonely, 0.0, (1.0 - fraction) * psu_per_stratum / (psu_per_stratum - 1.0)
-        )
+        scale = np.where(lonely, 0.0, (1.0 - fraction) * psu_per_stratum / (psu_per_stratum - 1.0))
     return ResolvedDesign(
         n=n,
         base_weights=base,
@@ -363,7 +361,7 @@ def _calibration_correction(
     sd_dom: np.ndarray,
     sd_total: np.ndarray,
 ) -> np.ndarray:
-    x, q = _cell_matrix(rd)
+    x, _ = _cell_matrix(rd)
     n_psu = rd.n_psu
     # beta_d = (X' W X)^+ X' W u_d, with W the design weights before calibration.
     gram = (x.T @ sparse.diags(rd.base_weights) @ x).tocsr()
@@ -374,9 +372,7 @@ def _calibration_correction(
     beta = (block_pinv(gram) @ (x[rows].T @ xw_u)).tocsr()
     # B: PSU totals of calibrated-weighted cell indicators.
     psu_of_row = np.arange(rd.n) if rd.psu is None else rd.psu
-    c_mat = sparse.csr_matrix(
-        (rd.weights, (psu_of_row, np.arange(rd.n))), shape=(n_psu, rd.n)
-    )
+    c_mat = sparse.csr_matrix((rd.weights, (psu_of_row, np.arange(rd.n))), shape=(n_psu, rd.n))
     b_mat = (c_mat @ x).tocsr()
     k_psu = rd.scale[rd.psu_stratum]
     a_mat = sparse.csr_matrix((pair_total, (pair_psu, pair_dom)), shape=(n_psu, n_domains))

@@ -141,9 +141,7 @@ class _Linear:
     used: np.ndarray  # rows taking part
 
 
-def _hajek_means(
-    rd: ResolvedDesign, dom: np.ndarray, n_dom: int, values: np.ndarray
-) -> _Linear:
+def _hajek_means(rd: ResolvedDesign, dom: np.ndarray, n_dom: int, values: np.ndarray) -> _Linear:
     used = (dom >= 0) & ~np.isnan(values)
     code = np.where(used, dom, -1)
     safe = np.where(used, values, 0.0)
@@ -152,7 +150,9 @@ def _hajek_means(
     total = np.bincount(code[used], weights=(w * safe)[used], minlength=n_dom)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = total / weight_sum
-        influence = np.where(used, (safe - mean[np.maximum(code, 0)]) / weight_sum[np.maximum(code, 0)], 0.0)
+        influence = np.where(
+            used, (safe - mean[np.maximum(code, 0)]) / weight_sum[np.maximum(code, 0)], 0.0
+        )
     return _Linear(estimate=mean, influence=influence, used=used)
 
 
@@ -375,9 +375,7 @@ def estimate_proportion(
         low, high = p - quantile * se, p + quantile * se
     elif method in ("korn_graubard", "logit"):
         with np.errstate(invalid="ignore"):
-            low = np.where(
-                p > 0, stats.beta.ppf(alpha / 2, n_star * p, n_star * (1 - p) + 1), 0.0
-            )
+            low = np.where(p > 0, stats.beta.ppf(alpha / 2, n_star * p, n_star * (1 - p) + 1), 0.0)
             high = np.where(
                 p < 1, stats.beta.ppf(1 - alpha / 2, n_star * p + 1, n_star * (1 - p)), 1.0
             )

@@ -1,0 +1,394 @@
+"""Rank inference: confidence sets for ranks, τ-best sets, joint rank regions, P(best)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["RankSets", "kww_rank_region", "p_best", "point_rank", "rank_sets", "top_set"]
+
+# Bytes of draws × differences held at once per worker thread.
+_BLOCK_BYTES = 48_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class RankSets:
+    """Point ranks and rank confidence intervals (1 = best).
+
+    Attributes
+    ----------
+    rank : int array
+        Point rank; ties share the best rank.
+    lower, upper : int arrays
+        Rank confidence interval ``[lower, upper]`` of each unit.
+    level : float
+    method : str
+    simultaneous : bool
+        Whether the intervals hold jointly for all units or for each unit separately.
+    critical_value : float array
+        Critical value(s) of the last step (one per unit for marginal sets).
+    n_draws, seed : int
+        Monte-Carlo draws and seed (0 draws for deterministic methods).
+    """
+
+    rank: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    level: float
+    method: str
+    simultaneous: bool
+    critical_value: np.ndarray | float
+    n_draws: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        size = len(self.rank)
+        for name, dtype in (("rank", int), ("lower", int), ("upper", int)):
+            array = np.array(getattr(self, name), dtype=dtype, copy=True)
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+        critical = np.array(np.broadcast_to(self.critical_value, (size,)), dtype=float)
+        critical.flags.writeable = False
+        object.__setattr__(self, "critical_value", critical)
+
+    def __len__(self) -> int:
+        return len(self.rank)
+
+    def to_frame(self, index: Any = None) -> pd.DataFrame:
+        """One row per unit: rank, lower, upper, critical_value, level, method, simultaneous."""
+        frame = pd.DataFrame(
+            {
+                "rank": self.rank,
+                "lower": self.lower,
+                "upper": self.upper,
+                "critical_value": self.critical_value,
+            },
+            index=index,
+        )
+        frame["level"] = self.level
+        frame["method"] = self.method
+        frame["simultaneous"] = self.simultaneous
+        return frame
+
+
+def point_rank(estimate: Any, *, higher_is_better: bool = True) -> np.ndarray:
+    """Rank 1 = best; tied estimates share the best (smallest) rank."""
+    values = _oriented(estimate, higher_is_better)
+    ordered = np.sort(values)
+    return (len(values) - np.searchsorted(ordered, values, side="right") + 1).astype(int)
+
+
+def _oriented(estimate: Any, higher_is_better: bool) -> np.ndarray:
+    values = np.asarray(estimate, dtype=float)
+    if values.ndim != 1:
+        raise ValueError("estimate must be one-dimensional")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("estimates must be finite")
+    return values if higher_is_better else -values
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def _covariance(cov_or_se: Any, p: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(covariance or None when independent, variance of each difference p × p)."""
+    matrix = np.asarray(cov_or_se, dtype=float)
+    if matrix.ndim == 1:
+        if matrix.shape != (p,):
+            raise ValueError("se must have one entry per estimate")
+        if np.any(matrix < 0) or not np.all(np.isfinite(matrix)):
+            raise ValueError("standard errors must be finite and non-negative")
+        variance = matrix**2
+        return None, variance[:, None] + variance[None, :]
+    if matrix.shape != (p, p):
+        raise ValueError("covariance must be p × p")
+    if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=0):
+        raise ValueError("covariance must be symmetric")
+    diagonal = np.diag(matrix)
+    return matrix, np.maximum(diagonal[:, None] + diagonal[None, :] - 2 * matrix, 0.0)
+
+
+def _draws(
+    cov: np.ndarray | None, se: np.ndarray, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Centred normal draws, shape (p, n_draws), float32 (the max-t needs no more)."""
+    p = len(se)
+    normal = rng.standard_normal((p, n_draws), dtype=np.float32)
+    if cov is None:
+        return normal * se.astype(np.float32)[:, None]
+    values, vectors = np.linalg.eigh(cov)
+    if values.min() < -1e-8 * max(values.max(), 1e-300):
+        raise ValueError("covariance must be positive semi-definite")
+    root = (vectors * np.sqrt(np.maximum(values, 0.0))).astype(np.float32)
+    return root @ normal
+
+
+def _order_statistic(maxima: np.ndarray, level: float) -> np.ndarray:
+    """Empirical ``level`` quantile along the last axis (the ceil(level·R)-th value)."""
+    n_draws = maxima.shape[-1]
+    k = min(n_draws - 1, int(np.ceil(level * n_draws)) - 1)
+    return np.partition(maxima, k, axis=-1)[..., k].astype(float)
+
+
+def _blocks(n_rows: int, p: int, n_draws: int) -> list[slice]:
+    size = max(1, _BLOCK_BYTES // max(1, 4 * p * n_draws))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def _block_maxima(
+    draws: np.ndarray, rows: np.ndarray, plus: np.ndarray, minus: np.ndarray | None
+) -> np.ndarray:
+    """max_k of (Z_j - Z_k)·plus_jk and (Z_k - Z_j)·minus_jk for each row j, per draw.
+
+    A zero weight drops a hypothesis; dropping it can only raise the maximum to 0, which
+    leaves upper quantiles (always positive here) unchanged.
+    """
+    diff = draws[rows, None, :] - draws[None, :, :]
+    if minus is not None and np.array_equal(plus, minus):
+        np.abs(diff, out=diff)
+        minus = None
+    if minus is None:
+        np.multiply(diff, plus[:, :, None], out=diff)
+        return diff.max(axis=1)
+    scaled = diff * minus[:, :, None]
+    low = scaled.min(axis=1)
+    np.multiply(diff, plus[:, :, None], out=diff)
+    return np.maximum(diff.max(axis=1), -low)
+
+
+def _marginal_critical(
+    draws: np.ndarray, rows: np.ndarray, plus: np.ndarray, minus: np.ndarray, level: float
+) -> np.ndarray:
+    return _order_statistic(_block_maxima(draws, rows, plus, minus), level)
+
+
+def _parallel(tasks: list[Any]) -> list[Any]:
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers <= 1:
+        return [task() for task in tasks]
+    # numpy releases the GIL inside these array operations, so threads use every core.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda task: task(), tasks))
+
+
+def rank_sets(
+    estimate: Any,
+    cov_or_se: Any,
+    *,
+    level: float = 0.95,
+    simultaneous: bool = False,
+    n_draws: int = 10_000,
+    seed: int = 0,
+    higher_is_better: bool = True,
+    stepdown: bool = True,
+) -> RankSets:
+    """Confidence sets for ranks (Mogstad, Romano, Shaikh & Wilhelm 2024).
+
+    Parameters
+    ----------
+    estimate : array (p,)
+    cov_or_se : array (p,) of standard errors (independent estimates) or (p, p) covariance
+    level : float
+        Coverage of each unit's interval (marginal) or of all intervals jointly.
+    simultaneous : bool
+    n_draws : int
+        Normal draws for the max-t critical values. Raise it when a difference's
+        t-statistic sits within Monte-Carlo error of a critical value.
+    seed : int
+    higher_is_better : bool
+        Rank 1 goes to the highest estimate unless False.
+    stepdown : bool
+        Romano–Wolf stepdown: after each round of rejections the critical value is
+        recomputed over the hypotheses not yet rejected, until nothing changes.
+
+    Returns
+    -------
+    RankSets
+
+    Notes
+    -----
+    Differences ``Δ_jk = θ_j - θ_k`` are tested as one-sided hypotheses ``H_jk: Δ_jk ≤ 0``
+    over ordered pairs with studentised statistics ``t_jk = Δ̂_jk / σ̂_jk``; the critical
+    value is the ``level`` quantile of the maximum of ``(Z_j - Z_k) / σ_jk`` over the
+    hypotheses in the family, ``Z ~ N(0, Σ)``. The marginal family of ``j`` holds
+    ``H_jk`` and ``H_kj`` for all ``k ≠ j``; the simultaneous family holds all ordered
+    pairs. The rank interval of ``j`` is ``[1 + #{k: H_kj rejected}, p - #{k: H_jk
+    rejected}]``. Mogstad, Romano, Shaikh & Wilhelm, *Review of Economic Studies* 91(1),
+    2024, doi:10.1093/restud/rdad006 (R package ``csranks``); stepdown after Romano &
+    Wolf 2005, doi:10.1111/j.1468-0262.2005.00615.x. The same seed gives the same draws
+    to the marginal and simultaneous versions, so simultaneous sets contain marginal ones.
+    """
+    _check_level(level)
+    values = _oriented(estimate, higher_is_better)
+    p = len(values)
+    rank = point_rank(values)
+    if p == 1:
+        one = np.ones(1, dtype=int)
+        return RankSets(rank, one, one, level, "single unit", simultaneous, np.nan, 0, seed)
+    cov, diff_variance = _covariance(cov_or_se, p)
+    sd = np.sqrt(diff_variance)
+    off_diagonal = ~np.eye(p, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.where(off_diagonal & (sd > 0), 1.0 / sd, 0.0).astype(np.float32)
+        t_stat = (values[:, None] - values[None, :]) / sd
+    # Two units with no sampling error: their order is known exactly.
+    t_stat = np.where(off_diagonal, np.nan_to_num(t_stat, nan=0.0, posinf=np.inf), -np.inf)
+    se = np.sqrt(np.diag(cov)) if cov is not None else np.asarray(cov_or_se, dtype=float)
+    draws = _draws(cov, se, n_draws, np.random.default_rng(seed))
+
+    if simultaneous:
+        rejected = np.zeros((p, p), dtype=bool)  # H_jk rejected: j better than k
+        critical = np.inf
+        while True:
+            plus = np.where(rejected, np.float32(0), inverse)
+            tasks = [
+                partial(_block_maxima, draws, np.arange(p)[rows], plus[rows], None)
+                for rows in _blocks(p, p, n_draws)
+            ]
+            maxima = np.max(np.stack([m.max(axis=0) for m in _parallel(tasks)]), axis=0)
+            critical = float(_order_statistic(maxima, level))
+            now = (t_stat > critical) | rejected
+            if not stepdown or np.array_equal(now, rejected):
+                rejected = now
+                break
+            rejected = now
+        lower = 1 + rejected.sum(axis=0)
+        upper = p - rejected.sum(axis=1)
+        critical_values = np.full(p, critical)
+        kind = "simultaneous"
+    else:
+        worse = np.zeros((p, p), dtype=bool)  # in j's family, H_jk rejected: j beats k
+        better = np.zeros((p, p), dtype=bool)  # in j's family, H_kj rejected: k beats j
+        critical_values = np.full(p, np.inf)
+        todo = np.arange(p)
+        while len(todo):
+            plus = np.where(worse[todo], np.float32(0), inverse[todo])
+            minus = np.where(better[todo], np.float32(0), inverse[todo])
+            blocks = _blocks(len(todo), p, n_draws)
+            tasks = [
+                partial(_marginal_critical, draws, todo[rows], plus[rows], minus[rows], level)
+                for rows in blocks
+            ]
+            critical_values[todo] = np.concatenate(_parallel(tasks))
+            crit = critical_values[todo, None]
+            new_worse = (t_stat[todo] > crit) | worse[todo]
+            new_better = (-t_stat[todo] > crit) & off_diagonal[todo] | better[todo]
+            changed = np.any(new_worse != worse[todo], axis=1) | np.any(
+                new_better != better[todo], axis=1
+            )
+            worse[todo] = new_worse
+            better[todo] = new_better
+            if not stepdown:
+                break
+            todo = todo[changed]
+        lower = 1 + better.sum(axis=1)
+        upper = p - worse.sum(axis=1)
+        kind = "marginal"
+    method = (
+        f"{kind} rank confidence sets, max-t over pairwise differences"
+        f"{' with stepdown' if stepdown else ''} (Mogstad, Romano, Shaikh & Wilhelm 2024)"
+    )
+    return RankSets(rank, lower, upper, level, method, simultaneous, critical_values, n_draws, seed)
+
+
+def top_set(
+    estimate: Any,
+    cov_or_se: Any,
+    tau: int,
+    *,
+    level: float = 0.95,
+    n_draws: int = 10_000,
+    seed: int = 0,
+    higher_is_better: bool = True,
+) -> np.ndarray:
+    """Indices of the units that cannot be excluded from the τ best (τ-best set).
+
+    A unit is excluded only when at least ``τ`` units are significantly better, using
+    the simultaneous lower rank bounds; the set covers all true τ-best units with
+    probability ``level`` (Mogstad, Romano, Shaikh & Wilhelm 2024, §4,
+    doi:10.1093/restud/rdad006). With ``τ = 1`` a set of several units is a statistical
+    tie for first place.
+    """
+    if tau < 1:
+        raise ValueError("tau must be at least 1")
+    sets = rank_sets(
+        estimate,
+        cov_or_se,
+        level=level,
+        simultaneous=True,
+        n_draws=n_draws,
+        seed=seed,
+        higher_is_better=higher_is_better,
+    )
+    return np.flatnonzero(sets.lower <= tau)
+
+
+def kww_rank_region(
+    estimate: Any, se: Any, *, alpha: float = 0.10, higher_is_better: bool = True
+) -> RankSets:
+    """Joint rank region from Šidák-adjusted intervals (Klein, Wright & Wieczorek 2020).
+
+    Each unit gets the normal interval at individual level ``(1 - alpha)^(1/p)``, so
+    independent estimates have all intervals jointly at ``1 - alpha``; unit ``k`` counts
+    as better than ``j`` when its interval lies entirely above ``j``'s. Deterministic.
+    Klein, Wright & Wieczorek, *JRSS C* 69(4), 2020, doi:10.1111/rssc.12402.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError("alpha must be in (0, 1)")
+    values = _oriented(estimate, higher_is_better)
+    errors = np.asarray(se, dtype=float)
+    if errors.shape != values.shape:
+        raise ValueError("se must have one entry per estimate")
+    p = len(values)
+    individual = (1.0 - alpha) ** (1.0 / p)
+    z = stats.norm.ppf(0.5 + individual / 2.0)
+    low, high = values - z * errors, values + z * errors
+    surely_better = p - np.searchsorted(np.sort(low), high, side="right")
+    surely_worse = np.searchsorted(np.sort(high), low, side="left")
+    return RankSets(
+        point_rank(values),
+        1 + surely_better,
+        p - surely_worse,
+        1.0 - alpha,
+        "joint rank region, Šidák-adjusted intervals (Klein, Wright & Wieczorek 2020)",
+        True,
+        z,
+        0,
+        0,
+    )
+
+
+def p_best(
+    estimate: Any,
+    se: Any,
+    n_draws: int = 10_000,
+    seed: int = 0,
+    *,
+    higher_is_better: bool = True,
+) -> np.ndarray:
+    """Share of draws from ``N(estimate, se²)`` in which each unit comes first.
+
+    Descriptive only (it is not a posterior probability without a prior); ``se`` may
+    also be a covariance matrix. Seeded.
+    """
+    values = _oriented(estimate, higher_is_better)
+    p = len(values)
+    cov, _ = _covariance(se, p)
+    errors = np.sqrt(np.diag(cov)) if cov is not None else np.asarray(se, dtype=float)
+    wins = np.zeros(p)
+    chunk = max(1, 20_000_000 // max(p, 1))
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_draws, chunk):
+        size = min(chunk, n_draws - start)
+        draws = values[:, None] + _draws(cov, errors, size, rng).astype(float)
+        wins += np.bincount(np.argmax(draws, axis=0), minlength=p)
+    return wins / n_draws
