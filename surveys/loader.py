@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from surveys.errors import DefinitionError, DefinitionProblem
 from surveys.schema import Instrument, SchemaProblems
 
 __all__ = [
+    "Where",
     "canonical_json",
     "default_instruments",
     "instrument_from_dict",
@@ -35,6 +36,16 @@ __all__ = [
 ]
 
 Loc = tuple[str | int, ...]
+
+
+class Where(NamedTuple):
+    """Where a value sits in its file: YAML line and column, or spreadsheet row and column."""
+
+    line: int
+    column: int | str | None = None
+    sheet: str | None = None
+
+
 _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
@@ -74,7 +85,7 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def _read_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, tuple[int, int]]]:
+def _read_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, Where]]:
     loader = _Yaml12Loader(text)
     try:
         node = loader.get_single_node()
@@ -96,14 +107,14 @@ def _read_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, tuple[int, i
         ) from None
     finally:
         loader.dispose()
-    lines: dict[Loc, tuple[int, int]] = {}
+    lines: dict[Loc, Where] = {}
     if node is not None:
         _map_lines(node, (), lines)
     return data, lines
 
 
-def _map_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, tuple[int, int]]) -> None:
-    lines[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+def _map_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, Where]) -> None:
+    lines[loc] = Where(node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
@@ -111,7 +122,7 @@ def _map_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, tuple[int, int]]) -> 
                 continue
             _map_lines(value_node, (*loc, key), lines)
             # point at the key, which is where people look for a field
-            lines[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            lines[(*loc, key)] = Where(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
             _map_lines(child, (*loc, index), lines)
@@ -184,7 +195,7 @@ def problems_from_validation(
     data: Any,
     *,
     file: str | None = None,
-    lines: Mapping[Loc, tuple[int, int]] | None = None,
+    lines: Mapping[Loc, Where] | None = None,
     base: Loc = (),
 ) -> list[DefinitionProblem]:
     """Turn a pydantic ``ValidationError`` on ``data`` into located definition problems."""
@@ -211,14 +222,28 @@ def problems_from_validation(
         if (path, code) in seen:
             continue  # one union type fails once per member
         seen.add((path, code))
-        line = column = None
-        if lines:
-            for cut in range(len(loc), -1, -1):
-                if (*base, *loc[:cut]) in lines:
-                    line, column = lines[(*base, *loc[:cut])]
-                    break
-        problems.append(DefinitionProblem(path, message, code, file, line, column))
+        where = _locate((*base, *loc), lines or {})
+        problems.append(
+            DefinitionProblem(
+                path,
+                message,
+                code,
+                file,
+                where.line if where else None,
+                where.column if where else None,
+                where.sheet if where else None,
+            )
+        )
     return problems
+
+
+def _locate(loc: Loc, lines: Mapping[Loc, Where]) -> Where | None:
+    """The position of ``loc``, or of its closest enclosing value that has one."""
+    for cut in range(len(loc), -1, -1):
+        where = lines.get(loc[:cut])
+        if where is not None:
+            return where
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -228,7 +253,7 @@ def instrument_from_dict(
     data: Any,
     *,
     file: str | None = None,
-    lines: Mapping[Loc, tuple[int, int]] | None = None,
+    lines: Mapping[Loc, Where] | None = None,
 ) -> Instrument:
     """Validate a definition already parsed into Python data (e.g. stored JSON content)."""
     if not isinstance(data, Mapping):

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -394,18 +395,16 @@ class Item(_Frozen):
     # ------------------------------------------------------------------ checks
 
     def _build_options(self) -> tuple[Choice, ...]:
-        if self.choices or self.type not in SCALE_TYPES:
+        if self.type not in SCALE_TYPES:
             return self.choices
-        rows = list(_DEFAULT_OPTIONS[self.type])
-        if self.not_applicable:
-            rows.append(_NA_OPTION)
+        if not self.choices:
+            return default_options(self.type, self.not_applicable)
+        # relabelled scale: "na" and "dk" keep counting as missing
         return tuple(
-            Choice(
-                value=value,
-                label=LocalizedText(fr=fr, en=en),
-                missing=value in _MISSING_VALUES,
-            )
-            for value, fr, en in rows
+            choice.model_copy(update={"missing": True})
+            if choice.value in _MISSING_VALUES
+            else choice
+            for choice in self.choices
         )
 
     def _problems(self) -> Iterator[Problem]:
@@ -512,6 +511,12 @@ class Item(_Frozen):
                 yield _problem(
                     ("choices", index, "score"), "not_allowed", "only choice_one is scored"
                 )
+            if choice.missing and kind in SCALE_TYPES:
+                yield _problem(
+                    ("choices", index, "missing"),
+                    "not_allowed",
+                    "on a scale, only 'na' and 'dk' count as missing, and they always do",
+                )
             if choice.score is not None and choice.missing:
                 yield _problem(
                     ("choices", index, "score"), "not_allowed", "a missing choice has no score"
@@ -567,6 +572,18 @@ class Item(_Frozen):
                 yield _problem(
                     ("knockout", "above"), "invalid_knockout", "months are whole numbers"
                 )
+
+
+@lru_cache(maxsize=64)
+def default_options(kind: str, not_applicable: bool = False) -> tuple[Choice, ...]:
+    """The options of a fixed scale with their default labels (``"na"`` last if offered)."""
+    rows = list(_DEFAULT_OPTIONS[kind])
+    if not_applicable:
+        rows.append(_NA_OPTION)
+    return tuple(
+        Choice(value=value, label=LocalizedText(fr=fr, en=en), missing=value in _MISSING_VALUES)
+        for value, fr, en in rows
+    )
 
 
 def option_key(value: object) -> str:

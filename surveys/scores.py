@@ -143,7 +143,10 @@ def _knocked_out(item: Item, value: Any, answers: Mapping[str, Any]) -> bool:
     if rule is None or value is None:
         return False
     if rule.fail_if:
-        return option_key(value) in {option_key(failing) for failing in rule.fail_if}
+        failing = {option_key(failing) for failing in rule.fail_if}
+        if isinstance(value, list | tuple):  # a multiple choice fails with any failing choice
+            return any(option_key(chosen) in failing for chosen in value)
+        return option_key(value) in failing
     assert rule.above is not None
     if value == NEVER:
         return True
