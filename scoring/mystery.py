@@ -172,7 +172,8 @@ def combine_components(
         raise ValueError(f"no weight for component(s) {sorted(map(str, unknown))}")
     weight = np.asarray([weights[c] for c in components], dtype=float)
     n_units = len(unit_labels)
-    present = ~np.isnan(parts.estimate) & ~np.isnan(parts.se) & (weight > 0)
+    # A component without an SE still counts: its NaN SE propagates to the unit's SE.
+    present = ~np.isnan(parts.estimate) & (weight > 0)
     used_weight = np.bincount(unit_code[present], weights=weight[present], minlength=n_units)
     total_weight = sum(w for w in weights.values() if w > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,7 +185,7 @@ def combine_components(
         variance = np.bincount(unit_code, weights=variance_part, minlength=n_units)
         ws_part = np.where(present & (variance_part > 0), variance_part**2 / parts.df, 0.0)
         ws = np.bincount(unit_code, weights=ws_part, minlength=n_units)
-        df = np.where(ws > 0, variance**2 / ws, np.inf)
+        df = np.where(np.isnan(variance), np.nan, np.where(ws > 0, variance**2 / ws, np.inf))
     missing = used_weight <= 0
     if not renormalise:
         missing |= used_weight < total_weight * (1 - 1e-12)
