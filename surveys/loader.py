@@ -163,7 +163,10 @@ def display_path(loc: Loc, data: Any) -> str:
         if part in ("sections", "items", "themes") and isinstance(child_index, int):
             element = _child(_child(node, part), child_index)
             key = element.get("key") if isinstance(element, Mapping) else None
-            parts.append(key if isinstance(key, str) and key else f"{part}[{child_index}]")
+            if not (isinstance(key, str) and key):
+                parts.append(f"{part}[{child_index}]")
+            else:
+                parts += ["themes", key] if part == "themes" else [key]
             node = element
             index += 2
             continue
@@ -200,8 +203,15 @@ def problems_from_validation(
 ) -> list[DefinitionProblem]:
     """Turn a pydantic ``ValidationError`` on ``data`` into located definition problems."""
     found: list[tuple[Loc, str, str]] = []
-    for detail in error.errors():
-        loc: Loc = tuple(part for part in detail["loc"] if part not in _UNION_MEMBERS)
+    details = error.errors()
+    failed = [tuple(detail["loc"]) for detail in details]
+    for detail in details:
+        raw_loc = tuple(detail["loc"])
+        if detail["type"] == "too_short" and any(
+            len(other) > len(raw_loc) and other[: len(raw_loc)] == raw_loc for other in failed
+        ):
+            continue  # pydantic also calls a list too short when its elements failed
+        loc: Loc = tuple(part for part in raw_loc if part not in _UNION_MEMBERS)
         cause = (detail.get("ctx") or {}).get("error")
         if isinstance(cause, SchemaProblems):
             found += [((*loc, *where), code, message) for where, code, message in cause.problems]
