@@ -1,4 +1,6 @@
-"""Seeded coverage simulations (measured: Likert n=30 94.7 %, n=10 94.2 %, raked 94.1 %): many synthetic authorities at once, one per replication.
+"""Seeded coverage simulations: many synthetic authorities at once, one per replication.
+
+Measured with these seeds: Likert n=30 94.7 %, n=10 94.2 %, raked 94.1 %.
 
 Each authority is a domain (and its own stratum) with a known true mean, so one call to
 ``estimate_mean(..., by="authority")`` runs thousands of replications as array operations.

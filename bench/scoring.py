@@ -1,0 +1,175 @@
+"""National-scale benchmark of ``scoring``; prints JSON figures.
+
+A synthetic campaign: 2,000 authorities in 8 categories, 1,000,000 respondents × 12 items
+with design weights (each authority its own stratum, each respondent its own PSU), 24,000
+mystery visits over 6 channels. It times every authority's item, survey, channel,
+component and overall estimate (SE, interval), the marginal rank sets per category
+(10,000 draws), and a straightforward per-authority loop (pandas groupby calling a
+per-group function) computing the same survey estimates, then prints the ratio.
+
+Run: ``uv run python bench/scoring.py`` (not part of the test suite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from scoring import (  # noqa: E402 - after the path set-up for a plain script run
+    Design,
+    channel_scores,
+    combine_components,
+    estimate_mean,
+    rank_sets,
+    stack_components,
+)
+
+N_AUTHORITIES = 2_000
+N_CATEGORIES = 8
+N_RESPONDENTS = 1_000_000
+N_ITEMS = 12
+N_CHANNELS = 6
+N_VISITS = 24_000
+SEED = 2024
+ITEMS = [f"item_{i:02d}" for i in range(N_ITEMS)]
+
+
+def build_campaign(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    category = np.arange(N_AUTHORITIES) % N_CATEGORIES
+    # Uneven authority sizes (a few large towns, many small ones), at least 20 each.
+    share = rng.lognormal(0.0, 1.0, N_AUTHORITIES)
+    sizes = 20 + rng.multinomial(N_RESPONDENTS - 20 * N_AUTHORITIES, share / share.sum())
+    authority = np.repeat(np.arange(N_AUTHORITIES), sizes)
+    level = rng.normal(65, 8, N_AUTHORITIES)
+    columns: dict[str, np.ndarray] = {
+        "authority": authority,
+        "w": rng.uniform(0.5, 2.0, N_RESPONDENTS),
+    }
+    for item in ITEMS:
+        score = np.clip(level[authority] + rng.normal(0, 20, N_RESPONDENTS), 0, 100)
+        score[rng.random(N_RESPONDENTS) < 0.05] = np.nan  # "don't know" → missing
+        columns[item] = score
+    respondents = pd.DataFrame(columns)
+    respondents["index"] = respondents[ITEMS].mean(axis=1)  # mean of available items
+    # Mystery visits: two per authority and channel on average, some with a single visit.
+    visit_authority = rng.integers(0, N_AUTHORITIES, N_VISITS)
+    visit_channel = rng.integers(0, N_CHANNELS, N_VISITS)
+    visits = pd.DataFrame(
+        {
+            "authority": visit_authority,
+            "channel": visit_channel,
+            "category": category[visit_authority],
+            "score": np.clip(level[visit_authority] + rng.normal(0, 15, N_VISITS), 0, 100),
+        }
+    )
+    return respondents, visits, category
+
+
+def score_everything(respondents: pd.DataFrame, visits: pd.DataFrame) -> dict[str, object]:
+    design = Design(weights="w", strata="authority")
+    items = {
+        item: estimate_mean(respondents, item, design, by="authority", df="domain")
+        for item in ITEMS
+    }
+    survey = estimate_mean(respondents, "index", design, by="authority", df="domain")
+    channels = channel_scores(
+        visits["score"], visits["authority"], visits["channel"], visits["category"]
+    )
+    mystery = combine_components(channels, dict.fromkeys(range(N_CHANNELS), 1 / N_CHANNELS))
+    overall = combine_components(
+        stack_components({"survey": survey, "mystery": mystery}), {"survey": 0.6, "mystery": 0.4}
+    )
+    return {"items": items, "survey": survey, "channels": channels, "overall": overall}
+
+
+def per_authority_loop(respondents: pd.DataFrame) -> pd.DataFrame:
+    """The straightforward way: one Python call per authority computing its estimates."""
+
+    def one_authority(group: pd.DataFrame) -> pd.Series:
+        out = {}
+        w_all = group["w"].to_numpy()
+        for column in [*ITEMS, "index"]:
+            y = group[column].to_numpy()
+            keep = ~np.isnan(y)
+            w, v = w_all[keep], y[keep]
+            total = w.sum()
+            mean = np.sum(w * v) / total
+            z = np.zeros(len(y))
+            z[keep] = w * (v - mean) / total
+            k = len(y)
+            out[f"{column}_mean"] = mean
+            out[f"{column}_se"] = np.sqrt(k / (k - 1) * np.sum((z - z.mean()) ** 2))
+        return pd.Series(out)
+
+    return respondents.groupby("authority")[["w", *ITEMS, "index"]].apply(one_authority)
+
+
+def main() -> None:
+    respondents, visits, category = build_campaign()
+
+    start = time.perf_counter()
+    results = score_everything(respondents, visits)
+    estimates_seconds = time.perf_counter() - start
+
+    overall = results["overall"]
+    start = time.perf_counter()
+    widths = []
+    for cat in range(N_CATEGORIES):
+        members = np.flatnonzero(category[np.asarray(overall.domains)] == cat)
+        sets = rank_sets(overall.estimate[members], overall.se[members], n_draws=10_000, seed=cat)
+        widths.append(float(np.mean(sets.upper - sets.lower + 1)))
+    rank_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    survey_only = {
+        item: estimate_mean(respondents, item, Design(weights="w", strata="authority"),
+                            by="authority")
+        for item in [*ITEMS, "index"]
+    }  # fmt: skip
+    survey_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    loop = per_authority_loop(respondents)
+    loop_seconds = time.perf_counter() - start
+    difference = max(
+        float(np.max(np.abs(loop[f"{item}_se"].to_numpy() - survey_only[item].se)))
+        for item in [*ITEMS, "index"]
+    )
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(
+        json.dumps(
+            {
+                "authorities": N_AUTHORITIES,
+                "categories": N_CATEGORIES,
+                "respondents": N_RESPONDENTS,
+                "items": N_ITEMS,
+                "visits": N_VISITS,
+                "channels": N_CHANNELS,
+                "all_estimates_seconds": round(estimates_seconds, 3),
+                "rank_sets_seconds": round(rank_seconds, 3),
+                "rank_sets_draws": 10_000,
+                "mean_rank_interval_length": round(float(np.mean(widths)), 1),
+                "survey_estimates_seconds": round(survey_seconds, 3),
+                "per_authority_loop_seconds": round(loop_seconds, 3),
+                "speedup_vs_loop": round(loop_seconds / survey_seconds, 1),
+                "max_abs_se_difference_vs_loop": difference,
+                "peak_memory_mb": round(peak_mb, 1),
+                "cpu_count": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
