@@ -42,9 +42,7 @@ def home(request: Request, session: SessionDep, user: OptionalUser) -> Response:
 
 
 @router.get("/lang/{locale}", name="set_language")
-def set_language(
-    locale: str, next: Annotated[str, Query(max_length=500)] = "/"
-) -> Response:
+def set_language(locale: str, next: Annotated[str, Query(max_length=500)] = "/") -> Response:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
     if locale in SUPPORTED_LOCALES:

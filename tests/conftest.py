@@ -61,8 +61,10 @@ def _new_postgres_database(server_url: str, name: str) -> str:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin_engine.dispose()
-    return make_url(server_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
-        hide_password=False
+    return (
+        make_url(server_url)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
     )
 
 
@@ -141,7 +143,11 @@ def client(application: FastAPI, session: Session) -> Iterator[TestClient]:
 
 
 def make_user(
-    session: Session, role: Role | str, *, email: str | None = None, authority_code: str | None = None
+    session: Session,
+    role: Role | str,
+    *,
+    email: str | None = None,
+    authority_code: str | None = None,
 ) -> User:
     role = Role(role)
     user = User(

@@ -12,7 +12,7 @@ from app.accounts import repository, service
 from app.accounts.dependencies import SESSION_USER_KEY, AdminUser, OptionalUser
 from app.accounts.models import Role, User
 from app.accounts.schemas import PasswordChoice, UserCreate
-from app.core.config import get_settings
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import NotFound
 from app.core.forms import field_errors
@@ -53,11 +53,11 @@ def login_page(request: Request, user: OptionalUser, next: str | None = None) ->
 def login_submit(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    settings = get_settings()
     client_address = request.client.host if request.client else "unknown"
     user = service.authenticate(
         session,
@@ -141,6 +141,7 @@ def users_page(request: Request, session: SessionDep, admin: AdminUser) -> Respo
 def users_create(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
     email: Annotated[str, Form(max_length=254)] = "",
     display_name: Annotated[str, Form(max_length=120)] = "",
@@ -169,7 +170,7 @@ def users_create(
         )
     user = service.create_user(session, data=data, created_by=admin)
     token = service.create_invitation(
-        session, user=user, created_by=admin, valid_days=get_settings().invitation_valid_days
+        session, user=user, created_by=admin, valid_days=settings.invitation_valid_days
     )
     link = str(request.url_for("invitation", token=token))
     flash(
@@ -181,13 +182,18 @@ def users_create(
 
 
 @router.post("/admin/users/{user_id}/invitation", name="users_reinvite")
-def users_reinvite(request: Request, session: SessionDep, admin: AdminUser, user_id: int) -> Response:
+def users_reinvite(
+    request: Request, session: SessionDep, settings: SettingsDep, admin: AdminUser, user_id: int
+) -> Response:
     user = repository.get(session, user_id)
     if user is None:
         raise NotFound(_("No such user."))
     token = service.create_invitation(
-        session, user=user, created_by=admin, valid_days=get_settings().invitation_valid_days
+        session, user=user, created_by=admin, valid_days=settings.invitation_valid_days
     )
     link = str(request.url_for("invitation", token=token))
-    flash(request, _("New single-use link for %(email)s: %(link)s") % {"email": user.email, "link": link})
+    flash(
+        request,
+        _("New single-use link for %(email)s: %(link)s") % {"email": user.email, "link": link},
+    )
     return RedirectResponse(request.url_for("users").path, status_code=303)

@@ -23,23 +23,31 @@ api_router = APIRouter(prefix="/api/v1", tags=["registry"])
 MAX_REGISTRY_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
+def _kind_or_error(kind: str) -> str | None:
+    if not kind:
+        return None
+    if kind not in {k.value for k in AuthorityKind}:
+        raise InvalidInput(_("Unknown kind of authority: %(kind)s.") % {"kind": kind}, field="kind")
+    return kind
+
+
 @router.get("/registry", name="registry")
 def registry_page(
     request: Request,
     session: SessionDep,
     admin: AdminUser,
     q: Annotated[str, Query(max_length=100)] = "",
-    kind: AuthorityKind | None = None,
+    kind: Annotated[str, Query(max_length=20)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    authorities, total = service.search_authorities(
-        session, query=q, kind=kind.value if kind else None, page=page
-    )
+    # An empty kind means "all kinds": that is what the form's first option sends.
+    kind_filter = _kind_or_error(kind)
+    authorities, total = service.search_authorities(session, query=q, kind=kind_filter, page=page)
     context = {
         "authorities": authorities,
         "total": total,
         "q": q,
-        "kind": kind.value if kind else "",
+        "kind": kind_filter or "",
         "kinds": list(AuthorityKind),
         "page": page,
         "pages": max(1, math.ceil(total / service.PAGE_SIZE)),
@@ -83,11 +91,11 @@ def api_authorities(
     session: SessionDep,
     admin: AdminUser,
     q: Annotated[str, Query(max_length=100)] = "",
-    kind: AuthorityKind | None = None,
+    kind: Annotated[str, Query(max_length=20)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> dict[str, object]:
     authorities, total = service.search_authorities(
-        session, query=q, kind=kind.value if kind else None, page=page
+        session, query=q, kind=_kind_or_error(kind), page=page
     )
     return {
         "total": total,

@@ -66,7 +66,9 @@ class CandidateStatus(StrEnum):
 class Candidate(SQLModel, table=True):
     __tablename__ = "candidates"
     __table_args__ = (
-        sa.UniqueConstraint("campaign_id", "authority_code", name="uq_candidate_campaign_authority"),
+        sa.UniqueConstraint(
+            "campaign_id", "authority_code", name="uq_candidate_campaign_authority"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

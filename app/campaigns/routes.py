@@ -15,7 +15,7 @@ from app.accounts.dependencies import AdminUser, StaffUser
 from app.campaigns import repository, service
 from app.campaigns.models import NEXT_STATE, CampaignState
 from app.campaigns.schemas import CampaignCreate, CampaignPublic, TransitionRequest
-from app.core.config import get_settings
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.forms import field_errors
@@ -51,9 +51,7 @@ def _detail_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
 
 @router.get("/campaigns", name="campaigns")
 def campaigns_page(request: Request, session: SessionDep, user: StaffUser) -> Response:
-    return render(
-        request, "campaigns/list.html", {"campaigns": repository.list_campaigns(session)}
-    )
+    return render(request, "campaigns/list.html", {"campaigns": repository.list_campaigns(session)})
 
 
 @router.get("/campaigns/new", name="campaign_new")
@@ -72,6 +70,7 @@ def campaign_new_page(request: Request, admin: AdminUser) -> Response:
 def campaign_create(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     admin: AdminUser,
     year: Annotated[str, Form(max_length=4)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
@@ -89,7 +88,7 @@ def campaign_create(
             status_code=400,
         )
     campaign = service.create_campaign(
-        session, data=data, organiser=get_settings().organiser, actor=admin
+        session, data=data, organiser=settings.organiser, actor=admin
     )
     flash(request, _("Campaign %(year)d created as a draft.") % {"year": campaign.year})
     return RedirectResponse(
@@ -149,9 +148,9 @@ def campaign_config_submit(
             raise InvalidInput(_("config: expected a mapping of settings."), field="config")
         service.update_config(session, campaign=campaign, raw=raw, actor=admin)
     except (yaml.YAMLError, InvalidInput) as exc:
-        message = exc.message if isinstance(exc, InvalidInput) else _("YAML syntax: %(e)s") % {
-            "e": exc
-        }
+        message = (
+            exc.message if isinstance(exc, InvalidInput) else _("YAML syntax: %(e)s") % {"e": exc}
+        )
         return render(
             request,
             "campaigns/config.html",

@@ -141,7 +141,9 @@ def transition(
             ) % {"current": current.value, "target": target.value, "expected": expected.value}
         raise Conflict(message, field="to_state")
     if target == CampaignState.open:
-        registered = sum(repository.count_candidates_by_category(session, campaign.id or 0).values())
+        registered = sum(
+            repository.count_candidates_by_category(session, campaign.id or 0).values()
+        )
         if registered == 0:
             raise Conflict(_("Register at least one candidate before opening the campaign."))
     record = CampaignTransition(
@@ -168,16 +170,17 @@ def transition(
 
 def _require_registration_open(campaign: Campaign) -> None:
     if CampaignState(campaign.state) not in REGISTRATION_STATES:
-        raise Conflict(
-            _("Candidates can only be registered while the campaign is draft or open.")
-        )
+        raise Conflict(_("Candidates can only be registered while the campaign is draft or open."))
 
 
 def _category_or_error(config: CampaignConfig, authority: Authority) -> str:
     category = config.category_for(authority.kind, authority.population)
     if category is None:
         raise InvalidInput(
-            _("No category of this campaign accepts %(name)s (%(kind)s, %(population)d inhabitants).")
+            _(
+                "No category of this campaign accepts %(name)s "
+                "(%(kind)s, %(population)d inhabitants)."
+            )
             % {"name": authority.name, "kind": authority.kind, "population": authority.population},
             field="code",
         )

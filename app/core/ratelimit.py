@@ -31,7 +31,9 @@ def current_count(session: Session, bucket: str, window_seconds: int) -> int:
     return row.count
 
 
-def enforce(session: Session, bucket: str, *, limit: int, window_seconds: int, message: str) -> None:
+def enforce(
+    session: Session, bucket: str, *, limit: int, window_seconds: int, message: str
+) -> None:
     """Refuse with 429 and Retry-After when the bucket is full for the current window."""
     if current_count(session, bucket, window_seconds) >= limit:
         start = _window_start(window_seconds)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date, format_datetime
@@ -17,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from app.core.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, get_locale, gettext, ngettext
 from app.core.security import csrf_token
 
+PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 _environment = jinja2.Environment(
@@ -41,7 +43,7 @@ def _format_date(value: date | datetime | None, style: str = "medium") -> str:
     if value is None:
         return "–"
     if isinstance(value, datetime):
-        return format_datetime(value, format=style, tzinfo="Europe/Paris", locale=get_locale())
+        return format_datetime(value, format=style, tzinfo=PARIS, locale=get_locale())
     return format_date(value, format=style, locale=get_locale())
 
 
@@ -82,7 +84,10 @@ class LayoutUser:
 
 def remember_layout_user(request: Request, user: Any) -> None:
     request.state.layout_user = LayoutUser(
-        id=user.id, display_name=user.display_name, role=user.role, authority_code=user.authority_code
+        id=user.id,
+        display_name=user.display_name,
+        role=user.role,
+        authority_code=user.authority_code,
     )
 
 

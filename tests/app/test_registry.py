@@ -37,7 +37,10 @@ def test_import_then_reimport_changes_nothing(session: Session) -> None:
 
 
 def test_reimport_updates_changed_rows_only(session: Session) -> None:
-    import_registry(session, text=HEADER + "01001,210100012,L'Abergement-Clémenciat,commune,860,01,84,200069193\n")
+    import_registry(
+        session,
+        text=HEADER + "01001,210100012,L'Abergement-Clémenciat,commune,860,01,84,200069193\n",
+    )
     session.commit()
     report = import_registry(
         session,
@@ -57,7 +60,10 @@ def test_reimport_updates_changed_rows_only(session: Session) -> None:
         ("01003,210100038,Somewhere,village,10,01,84,", "Line 3: kind"),
         ("01003,210100038,,commune,10,01,84,", "Line 3: name"),
         ("01003,210100038,Somewhere,commune,10,01", "Line 3: expected 8 fields, found 6"),
-        ("01001,210100012,Duplicate,commune,10,01,84,", "Line 3: code 01001 already appears on line 2"),
+        (
+            "01001,210100012,Duplicate,commune,10,01,84,",
+            "Line 3: code 01001 already appears on line 2",
+        ),
         ("01003,12,Somewhere,commune,10,01,84,", "Line 3: siren"),
     ],
 )
@@ -99,7 +105,13 @@ def test_cli_imports_the_full_registry_twice(
     assert repository.count(session) == FULL_REGISTRY_ROWS
     kinds = set(session.exec(select(Authority.kind)).all())
     assert kinds == {
-        "commune", "epci-cc", "epci-ca", "epci-cu", "epci-metro", "epci-met69", "departement",
+        "commune",
+        "epci-cc",
+        "epci-ca",
+        "epci-cu",
+        "epci-metro",
+        "epci-met69",
+        "departement",
         "region",
     }
 

@@ -70,7 +70,15 @@ def start_private_cluster() -> PrivateCluster:
     cluster = PrivateCluster(directory=directory, port=port, bindir=bindir, as_user=as_user)
     data = directory / "data"
     cluster._run(
-        "initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+        "initdb",
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
         "--locale=C.UTF-8",
     )
     options = (

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the tests need (Python packages, PostgreSQL, Chromium, axe-core) and run the
+# whole suite: lint, types, then pytest on SQLite and PostgreSQL and in headless Chromium.
+#   scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+AXE_VERSION=4.11.0
+if [ ! -f tests/.assets/axe.min.js ] || ! grep -q "axe v$AXE_VERSION" tests/.assets/axe.min.js; then
+  echo "Fetching axe-core $AXE_VERSION from npm…"
+  workdir=$(mktemp -d)
+  (cd "$workdir" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null && tar xzf "axe-core-$AXE_VERSION.tgz" package/axe.min.js)
+  mkdir -p tests/.assets
+  mv "$workdir/package/axe.min.js" tests/.assets/axe.min.js
+  rm -rf "$workdir"
+fi
+
+"${UV[@]}" sync --frozen
+echo "== ruff"; "${UV[@]}" run ruff check .
+"${UV[@]}" run ruff format --check .
+echo "== mypy"; "${UV[@]}" run mypy
+echo "== pytest"; "${UV[@]}" run pytest "$@"

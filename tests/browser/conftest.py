@@ -1,0 +1,92 @@
+"""A real server (uvicorn on 127.0.0.1) with the demo, and headless Debian Chromium."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from alembic import command
+from playwright.sync_api import Browser, sync_playwright
+from sqlmodel import Session
+
+from app.cli import alembic_config
+from app.core.config import Settings
+from app.core.db import create_db_engine
+from app.demo import build_demo
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_SCRIPT = ROOT / "tests" / ".assets" / "axe.min.js"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    var_dir = tmp_path_factory.mktemp("live")
+    url = f"sqlite:///{var_dir / 'demo.sqlite3'}"
+    command.upgrade(alembic_config(url), "head")
+    engine = create_db_engine(url)
+    with Session(engine) as session:
+        build_demo(session, organiser="Baromètre", seed=2026)
+        session.commit()
+    engine.dispose()
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        secret_key="browser-test-secret-0123456789abcdef",
+        var_dir=var_dir,
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is missing: scripts/test.sh installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE_SCRIPT.exists():
+        raise RuntimeError("axe-core is missing: scripts/test.sh fetches it from npm")
+    return AXE_SCRIPT.read_text(encoding="utf-8")
