@@ -17,7 +17,8 @@ invalid_choice     not one of the item's options (or "na" where it is not offere
 too_long           a text longer than the item's ``max_length``
 invalid_date       not a ``YYYY-MM-DD`` calendar date
 date_order         a delay's end date is before its start date (reported on the end date)
-constraint         the item's ``constraint`` is not met
+constraint         the item's ``constraint`` is not met (a constraint that refers to other
+                   items is checked once they are all answered)
 =================  =========================================================================
 
 Clean values: scale answers are numbers (``1``–``5``, ``0``/``0.5``/``1``) or ``"na"``/``"dk"``;
@@ -233,7 +234,10 @@ def _text(item: Item, raw: object) -> str:
         raise _Invalid("invalid_type", f"expected text, got {type(raw).__name__}")
     if len(raw) > item.text_max_length:
         raise _Invalid("too_long", f"{len(raw)} characters, at most {item.text_max_length}")
-    return redact_contacts(raw) if item.redact_contacts else raw
+    if not item.redact_contacts:
+        return raw
+    # a mask can be longer than what it hides: stay within the limit the answer passed
+    return redact_contacts(raw)[: item.text_max_length]
 
 
 def _clean(item: Item, raw: object) -> Any:
@@ -311,7 +315,11 @@ def _walk(
                 )
                 continue
             constraint = item.constraint_expression
-            if constraint is not None and not constraint.evaluate(clean, value):
+            if (
+                constraint is not None
+                and constraint.keys <= clean.keys()  # checked once what it compares with is known
+                and not constraint.evaluate(clean, value)
+            ):
                 message = (
                     item.constraint_message.en
                     if item.constraint_message

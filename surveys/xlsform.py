@@ -587,6 +587,11 @@ class _Import:
             reader.refuse(
                 Where(sheet.rows[-1].number, None, "survey"), "begin_group without end_group"
             )
+        for section in sections:
+            if section.pop("implicit", False) and not any(
+                item.get("weight") for item in section["items"]
+            ):
+                section["scored"] = False
         return sections
 
     def section(self, sheet: _Sheet, row: _Row, index: int) -> dict[str, Any]:
@@ -618,7 +623,7 @@ class _Import:
         """Questions outside any group form a section of their own."""
         self.where[("sections", index)] = sheet.where(row)
         title = {"fr": "Questions", "en": "Questions"}
-        return {"key": f"section_{index + 1}", "title": title, "items": []}
+        return {"key": f"section_{index + 1}", "title": title, "items": [], "implicit": True}
 
     def locate_fields(self, loc: Loc, sheet: _Sheet, row: _Row, fields: dict[str, str]) -> None:
         for field_name, column in fields.items():

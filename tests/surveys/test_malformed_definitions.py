@@ -298,7 +298,7 @@ def test_json_definitions_are_checked_too(write: Write) -> None:
     assert caught.value.problems[0].code == "duplicate_key"
     assert caught.value.problems[0].file == "dup.json"
     broken = write('{"key": ', "broken.json")
-    with pytest.raises(DefinitionError, match="broken.json"):
+    with pytest.raises(DefinitionError, match=r"broken\.json"):
         surveys.load_instrument(broken)
 
 
