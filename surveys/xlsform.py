@@ -22,7 +22,8 @@ XLSForm tools ignore:
 
 Without ``item_type``, ``select_one`` reads as ``choice_one``, ``select_multiple`` as
 ``choice_many``, ``integer`` as ``count``; ``text``, ``date`` and ``note`` as themselves.
-Questions outside any group form a section of their own. Metadata rows (``start``, ``end``,
+Questions outside any group form a section of their own; without a ``scored`` column, a group
+whose questions carry no weight is not scored. Metadata rows (``start``, ``end``,
 ``today``, ``deviceid``…) are skipped and ``appearance`` is ignored (presentation only).
 Anything else — repeats, nested groups, ``or_other``, other question types, other languages,
 unknown sheets or non-empty unknown columns — is refused with its sheet, row and column.
@@ -587,10 +588,11 @@ class _Import:
             reader.refuse(
                 Where(sheet.rows[-1].number, None, "survey"), "begin_group without end_group"
             )
+        # Without a "scored" column (a plain XLSForm), a group without weights is not scored.
+        plain = "scored" not in sheet.columns
         for section in sections:
-            if section.pop("implicit", False) and not any(
-                item.get("weight") for item in section["items"]
-            ):
+            implicit = section.pop("implicit", False)
+            if (plain or implicit) and not any(item.get("weight") for item in section["items"]):
                 section["scored"] = False
         return sections
 
