@@ -11,6 +11,7 @@ from scoring.estimates import (
     Estimates,
     estimate_composite,
     estimate_mean,
+    estimate_means,
     estimate_proportion,
     estimate_total,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "estimate_composite",
     "estimate_mean",
     "estimate_mean_replicates",
+    "estimate_means",
     "estimate_proportion",
     "estimate_total",
     "fay_herriot",

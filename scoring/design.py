@@ -102,6 +102,15 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, pd.Index]:
     pandas' hash-based factorisation is O(n); sorting only the uniques keeps the output
     in a stable, documented order.
     """
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < 4 * len(values) + 1024:
+            # Small non-negative integers (authority ids): a lookup table beats hashing.
+            present = np.zeros(high + 1, dtype=bool)
+            present[values] = True
+            lookup = np.cumsum(present, dtype=np.int64) - 1
+            return lookup[values], pd.Index(np.flatnonzero(present).astype(values.dtype))
     codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
@@ -209,30 +218,47 @@ def resolve(data: Any, design: Design) -> ResolvedDesign:
 
 
 def _pair_codes(left: np.ndarray, right: np.ndarray, n_right: int) -> tuple[np.ndarray, int]:
-    codes, uniques = pd.factorize(left * np.int64(n_right) + right, sort=False)
-    return codes.astype(np.int64, copy=False), len(uniques)
+    codes, uniques = factorize(left * np.int64(n_right) + right)
+    return codes, len(uniques)
+
+
+def one_hot(codes: np.ndarray, n_groups: int, data: np.ndarray | None = None) -> sparse.csc_matrix:
+    """Sparse group-membership matrix (groups × rows) built in O(n) without sorting.
+
+    ``one_hot(codes, G) @ X`` gives per-group column sums of ``X`` in one compiled pass,
+    for any number of columns: the grouped sums behind every domain estimate.
+    """
+    n = len(codes)
+    values = np.ones(n) if data is None else data
+    return sparse.csc_matrix((values, codes, np.arange(n + 1)), shape=(n_groups, n))
 
 
 def domain_variance(
-    rd: ResolvedDesign, domain: np.ndarray, n_domains: int, influence: np.ndarray
+    rd: ResolvedDesign,
+    domain: np.ndarray,
+    n_domains: int,
+    influence: np.ndarray,
+    used: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Linearised variance of one estimator per domain.
+    """Linearised variance of estimators per domain (several estimators at once).
 
     Parameters
     ----------
     rd : ResolvedDesign
     domain : int array (n,)
-        Domain code of each row, -1 where the row takes no part (outside every domain or
-        missing value): its influence value is zero, the PSU and stratum structure is kept.
+        Domain code of each row, -1 where the row belongs to no domain.
     n_domains : int
-    influence : float array (n,)
-        Influence value per unit weight ``u_i``: the estimator minus its value is
-        approximately ``sum_i w_i u_i`` over the domain.
+    influence : float array (n,) or (n, m)
+        Influence values per unit weight ``u_i`` of ``m`` estimators: each estimator minus
+        its value is approximately ``sum_i w_i u_i`` over the domain. Zero for a row that
+        takes no part (missing value): the PSU and stratum structure is kept, as R does.
+    used : bool array like ``influence``, optional
+        Rows taking part, for the domain degrees of freedom (default: all in a domain).
 
     Returns
     -------
-    variance : float array (n_domains,)
-    domain_df : float array (n_domains,)
+    variance : float array (n_domains,) or (n_domains, m)
+    domain_df : float array like ``variance``
         Number of PSUs with members of the domain minus number of strata with members
         (Korn & Graubard 1999, *Analysis of Health Surveys*, §5.2), for ``df="domain"``.
 
@@ -247,18 +273,33 @@ def domain_variance(
     (Deville & Särndal 1992, doi:10.1080/01621459.1992.10475217); the correction is
     expanded into small q × domains products so it stays linear in n too.
     """
+    single = influence.ndim == 1
+    influence = influence.reshape(len(domain), -1)
+    if used is None:
+        used = np.broadcast_to((domain >= 0)[:, None], influence.shape)
+    used = used.reshape(influence.shape)
     inside = domain >= 0
-    rows = np.flatnonzero(inside)
-    dom = domain[rows]
-    score = rd.weights[rows] * influence[rows]
+    if inside.all():
+        rows = np.arange(len(domain))
+        dom = domain
+        score = rd.weights[:, None] * influence
+        used_rows = used
+    else:
+        rows = np.flatnonzero(inside)
+        dom = domain[rows]
+        score = rd.weights[rows, None] * influence[rows]
+        used_rows = used[rows]
     # (PSU, domain) totals.
     if rd.psu is None:
         pair_psu = rows
         pair_dom = dom
         pair_total = score
+        pair_used = used_rows.astype(float)
     else:
         pair, n_pair = _pair_codes(rd.psu[rows], dom, n_domains)
-        pair_total = np.bincount(pair, weights=score, minlength=n_pair)
+        to_pair = one_hot(pair, n_pair)
+        pair_total = to_pair @ score
+        pair_used = to_pair @ used_rows.astype(float)
         # Every row of a pair has the same PSU and domain, so any writer wins.
         pair_psu = np.zeros(n_pair, dtype=np.int64)
         pair_dom = np.zeros(n_pair, dtype=np.int64)
@@ -277,24 +318,28 @@ def domain_variance(
         sd_dom = np.zeros(n_sd, dtype=np.int64)
         sd_stratum[sd] = pair_stratum
         sd_dom[sd] = pair_dom
-    sd_total = np.bincount(sd, weights=pair_total, minlength=n_sd)
+    to_sd = one_hot(sd, n_sd)
+    sd_total = to_sd @ pair_total
     sd_count = np.bincount(sd, minlength=n_sd)
     n_h = rd.psu_per_stratum[sd_stratum]
     k_h = rd.scale[sd_stratum]
-    sd_mean = sd_total / n_h
+    sd_mean = sd_total / n_h[:, None]
     centred = pair_total - sd_mean[sd]
-    variance = np.bincount(
-        pair_dom, weights=rd.scale[pair_stratum] * centred**2, minlength=n_domains
-    ) + np.bincount(sd_dom, weights=k_h * (n_h - sd_count) * sd_mean**2, minlength=n_domains)
+    variance = one_hot(pair_dom, n_domains, rd.scale[pair_stratum]) @ (centred * centred)
+    variance += one_hot(sd_dom, n_domains, k_h * (n_h - sd_count)) @ (sd_mean * sd_mean)
     if rd.cells:
-        variance = variance + _calibration_correction(
-            rd, rows, dom, n_domains, influence[rows], pair_psu, pair_dom, pair_total,
-            sd_stratum, sd_dom, sd_total,
-        )  # fmt: skip
-    domain_df = np.bincount(pair_dom, minlength=n_domains) - np.bincount(
-        sd_dom[sd_count > 0], minlength=n_domains
-    )
-    return np.maximum(variance, 0.0), domain_df.astype(float)
+        for column in range(influence.shape[1]):
+            variance[:, column] += _calibration_correction(
+                rd, rows, dom, n_domains, influence[rows, column], pair_psu, pair_dom,
+                pair_total[:, column], sd_stratum, sd_dom, sd_total[:, column],
+            )  # fmt: skip
+    psu_with_members = one_hot(pair_dom, n_domains) @ (pair_used > 0)
+    strata_with_members = one_hot(sd_dom, n_domains) @ ((to_sd @ (pair_used > 0)) > 0)
+    domain_df = (psu_with_members - strata_with_members).astype(float)
+    variance = np.maximum(variance, 0.0)
+    if single:
+        return variance[:, 0], domain_df[:, 0]
+    return variance, domain_df
 
 
 def _cell_matrix(rd: ResolvedDesign) -> tuple[sparse.csr_matrix, int]:
