@@ -181,6 +181,11 @@ InstrumentKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-
 ChoiceValue = Annotated[str | int | float, Field(union_mode="left_to_right")]
 
 
+def _private(model: BaseModel, name: str) -> Any:
+    """A private attribute, read without pydantic's slow ``__getattr__`` (hot loops)."""
+    return model.__pydantic_private__[name]  # type: ignore[index]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -358,11 +363,11 @@ class Item(_Frozen):
     @property
     def options(self) -> tuple[Choice, ...]:
         """The options to render, "not applicable" / "don't know" included (closed types)."""
-        return self._options
+        return _private(self, "_options")
 
     def option(self, value: object) -> Choice | None:
         """The option whose value is ``value`` (``1`` and ``"1"`` are the same), or None."""
-        return self._values.get(option_key(value))
+        return _private(self, "_values").get(option_key(value))
 
     @property
     def scorable(self) -> bool:
@@ -386,11 +391,11 @@ class Item(_Frozen):
 
     @property
     def relevant_expression(self) -> Expression | None:
-        return self._relevant
+        return _private(self, "_relevant")
 
     @property
     def constraint_expression(self) -> Expression | None:
-        return self._constraint
+        return _private(self, "_constraint")
 
     # ------------------------------------------------------------------ checks
 
@@ -627,7 +632,7 @@ class Section(_Frozen):
 
     @property
     def relevant_expression(self) -> Expression | None:
-        return self._relevant
+        return _private(self, "_relevant")
 
     @property
     def weight(self) -> float:
@@ -650,6 +655,7 @@ class Instrument(_Frozen):
     _items: dict[str, Item] = PrivateAttr(default_factory=dict)
     _order: dict[str, int] = PrivateAttr(default_factory=dict)
     _section_of: dict[str, Section] = PrivateAttr(default_factory=dict)
+    _item_tuple: tuple[Item, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _check(self) -> Instrument:
@@ -662,6 +668,7 @@ class Instrument(_Frozen):
                     self._items[item.key] = item
                     self._order[item.key] = len(self._order)
                     self._section_of[item.key] = section
+        self._item_tuple = tuple(self._items.values())
         problems = list(self._problems())
         if problems:
             raise SchemaProblems(problems)
@@ -672,14 +679,14 @@ class Instrument(_Frozen):
     @property
     def items(self) -> tuple[Item, ...]:
         """Every item, in form order."""
-        return tuple(self._items.values())
+        return _private(self, "_item_tuple")
 
     def item(self, key: str) -> Item:
         """The item with this key (``KeyError`` if none)."""
-        return self._items[key]
+        return _private(self, "_items")[key]
 
     def has_item(self, key: str) -> bool:
-        return key in self._items
+        return key in _private(self, "_items")
 
     def section(self, key: str) -> Section:
         for section in self.sections:
@@ -688,7 +695,7 @@ class Instrument(_Frozen):
         raise KeyError(key)
 
     def section_of(self, item_key: str) -> Section:
-        return self._section_of[item_key]
+        return _private(self, "_section_of")[item_key]
 
     def theme(self, key: str) -> Theme:
         for theme in self.themes:
