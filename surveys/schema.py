@@ -202,7 +202,7 @@ class LocalizedText(_Frozen):
         if isinstance(data, str):
             raise PydanticCustomError(
                 "missing_translation",
-                "a translated text needs both 'fr' and 'en', e.g. {{fr: '…', en: '…'}}",
+                "a translated text needs both 'fr' and 'en', e.g. fr: '…' and en: '…'",
             )
         return data
 
@@ -474,19 +474,8 @@ class Item(_Frozen):
                         "invalid_role",
                         f"channel choices must be channel codes, not {unknown}",
                     )
-        for name in ("relevant", "constraint"):
-            source = getattr(self, name)
-            if source is None:
-                continue
-            try:
-                parsed = parse_expression(source)
-            except ExpressionError as error:
-                yield _problem((name,), "invalid_expression", str(error).splitlines()[0])
-                continue
-            if name == "relevant" and parsed.uses_current:
-                yield _problem(
-                    (name,), "invalid_expression", "'.' is only meaningful in a constraint"
-                )
+        yield from _expression_problems("relevant", self.relevant)
+        yield from _expression_problems("constraint", self.constraint)
 
     def _check_choices(self) -> Iterator[Problem]:
         kind = self.type
@@ -579,6 +568,19 @@ class Item(_Frozen):
                 )
 
 
+def _expression_problems(name: str, source: str | None) -> Iterator[Problem]:
+    """Syntax of a ``relevant`` or ``constraint`` (only constraints may use ``.``)."""
+    if source is None:
+        return
+    try:
+        parsed = parse_expression(source)
+    except ExpressionError as error:
+        yield _problem((name,), "invalid_expression", str(error).splitlines()[0])
+        return
+    if name == "relevant" and parsed.uses_current:
+        yield _problem((name,), "invalid_expression", "'.' is only meaningful in a constraint")
+
+
 @lru_cache(maxsize=64)
 def default_options(kind: str, not_applicable: bool = False) -> tuple[Choice, ...]:
     """The options of a fixed scale with their default labels (``"na"`` last if offered)."""
@@ -619,15 +621,10 @@ class Section(_Frozen):
 
     @model_validator(mode="after")
     def _parse(self) -> Section:
-        if self.relevant:
-            try:
-                self._relevant = parse_expression(self.relevant)
-            except ExpressionError as error:
-                message = str(error).splitlines()[0]
-                raise SchemaProblems([(("relevant",), "invalid_expression", message)]) from None
-            if self._relevant.uses_current:
-                message = "'.' is only meaningful in a constraint"
-                raise SchemaProblems([(("relevant",), "invalid_expression", message)])
+        problems = list(_expression_problems("relevant", self.relevant))
+        if problems:
+            raise SchemaProblems(problems)
+        self._relevant = parse_expression(self.relevant) if self.relevant else None
         return self
 
     @property
@@ -725,9 +722,9 @@ class Instrument(_Frozen):
             yield _problem(
                 ("channel",), "not_allowed", "a survey has no channel (use a role: channel item)"
             )
-        seen: dict[str, tuple[str | int, ...]] = {}
+        seen: dict[str, Loc] = {}
         for s, section in enumerate(self.sections):
-            loc: tuple[str | int, ...] = ("sections", s, "key")
+            loc: Loc = ("sections", s, "key")
             if section.key in seen:
                 yield _problem(loc, "duplicate_key", f"key {section.key!r} is already used")
             seen.setdefault(section.key, loc)
@@ -792,7 +789,7 @@ class Instrument(_Frozen):
                     section.relevant_expression, ("sections", s, "relevant"), before=first
                 )
             for i, item in enumerate(section.items):
-                loc: tuple[str | int, ...] = ("sections", s, "items", i)
+                loc: Loc = ("sections", s, "items", i)
                 position = self._order.get(item.key, -1)
                 if item.relevant_expression is not None:
                     yield from self._check_expression(
@@ -829,7 +826,7 @@ class Instrument(_Frozen):
     def _check_expression(
         self,
         expression: Expression,
-        loc: tuple[str | int, ...],
+        loc: Loc,
         *,
         before: int,
         current: Item | None = None,

@@ -382,7 +382,7 @@ class _Reader:
                 sheet.rows.append(_Row(number, values))
         return sheet
 
-    def text(self, sheet: _Sheet, row: _Row, column: str) -> str | None:
+    def text(self, row: _Row, column: str) -> str | None:
         value = row.values.get(column)
         return None if value is None else _cell_text(value)
 
@@ -457,6 +457,7 @@ class _Import:
     def __init__(self, file: str) -> None:
         self.reader = _Reader(file)
         self.where: dict[Loc, Where] = {}
+        self.choices_sheet: _Sheet | None = None
 
     def run(self, workbook: Any) -> dict[str, Any]:
         reader = self.reader
@@ -497,7 +498,7 @@ class _Import:
             ("channel", "channel"),
             ("source", "source"),
         ):
-            _put(data, field_name, self.reader.text(sheet, row, column))
+            _put(data, field_name, self.reader.text(row, column))
             self.where[(field_name,)] = sheet.where(row, column)
         _put(data, "title", self.reader.localized(row, "form_title"))
         _put(data, "introduction", self.reader.localized(row, "introduction"))
@@ -512,9 +513,9 @@ class _Import:
             assert sheet is not None
             loc: Loc = ("themes", len(themes))
             theme: dict[str, Any] = {}
-            _put(theme, "key", self.reader.text(sheet, row, "name"))
+            _put(theme, "key", self.reader.text(row, "name"))
             _put(theme, "label", self.reader.localized(row, "label"))
-            _put(theme, "source", self.reader.text(sheet, row, "source"))
+            _put(theme, "source", self.reader.text(row, "source"))
             self.where[loc] = sheet.where(row, "name")
             for code in LANGUAGES:
                 self.where[(*loc, "label", code)] = sheet.where(row, f"label::{code}")
@@ -525,14 +526,14 @@ class _Import:
         lists: dict[str, list[tuple[_Row, dict[str, Any]]]] = {}
         for row in sheet.rows if sheet else []:
             assert sheet is not None
-            list_name = self.reader.text(sheet, row, "list_name")
+            list_name = self.reader.text(row, "list_name")
             if not list_name:
                 self.reader.refuse(
                     sheet.where(row, "list_name"), "a choice without list_name", "missing_field"
                 )
                 continue
             choice: dict[str, Any] = {}
-            _put(choice, "value", self.reader.text(sheet, row, "name"))
+            _put(choice, "value", self.reader.text(row, "name"))
             _put(choice, "label", self.reader.localized(row, "label"))
             _put(choice, "score", self.reader.number(sheet, row, "score"))
             if self.reader.flag(sheet, row, "missing"):
@@ -549,8 +550,7 @@ class _Import:
         current: dict[str, Any] | None = None
         in_group = False
         for row in sheet.rows:
-            xls_type = (reader.text(sheet, row, "type") or "").replace("  ", " ")
-            words = xls_type.split()
+            words = (reader.text(row, "type") or "").split()
             head = words[0].lower() if words else ""
             if head in ("begin", "end") and len(words) > 1:  # "begin group" = "begin_group"
                 head = f"{head}_{words[1].lower()}"
@@ -600,10 +600,10 @@ class _Import:
         reader = self.reader
         loc: Loc = ("sections", index)
         section: dict[str, Any] = {"items": []}
-        _put(section, "key", reader.text(sheet, row, "name"))
+        _put(section, "key", reader.text(row, "name"))
         _put(section, "title", reader.localized(row, "label"))
         _put(section, "help", reader.localized(row, "hint"))
-        _put(section, "relevant", reader.text(sheet, row, "relevant"))
+        _put(section, "relevant", reader.text(row, "relevant"))
         scored = reader.flag(sheet, row, "scored")
         if scored is False:
             section["scored"] = False
@@ -643,7 +643,7 @@ class _Import:
         reader = self.reader
         where_type = sheet.where(row, "type")
         if head not in _COMPATIBLE:
-            if head == "select_one_from_file" or head == "select_multiple_from_file":
+            if head in ("select_one_from_file", "select_multiple_from_file"):
                 reader.refuse(where_type, "choices from a file are not supported")
             else:
                 reader.refuse(where_type, f"question type {head!r} is not supported")
@@ -658,7 +658,7 @@ class _Import:
         elif len(words) != 1:
             reader.refuse(where_type, f"unexpected text after {head!r}")
             return None
-        item_type = reader.text(sheet, row, "item_type") or _INFERRED.get(head)
+        item_type = reader.text(row, "item_type") or _INFERRED.get(head)
         if item_type is None:
             reader.refuse(
                 where_type,
@@ -672,13 +672,13 @@ class _Import:
             )
             return None
         item: dict[str, Any] = {"type": item_type}
-        _put(item, "key", reader.text(sheet, row, "name"))
+        _put(item, "key", reader.text(row, "name"))
         _put(item, "label", reader.localized(row, "label"))
         _put(item, "help", reader.localized(row, "hint"))
         if reader.flag(sheet, row, "required"):
             item["required"] = True
         for column in ("relevant", "constraint", "theme", "role", "source"):
-            _put(item, column, reader.text(sheet, row, column))
+            _put(item, column, reader.text(row, column))
         _put(item, "constraint_message", reader.localized(row, "constraint_message"))
         weight = reader.number(sheet, row, "weight")
         if weight:
@@ -696,10 +696,9 @@ class _Import:
             item["max_length"] = int(max_length) if float(max_length).is_integer() else max_length
         if reader.flag(sheet, row, "redact_contacts"):
             item["redact_contacts"] = True
-        for column in ("scored",):
-            if column in row.values:
-                reader.refuse(sheet.where(row, column), f"{column!r} is only used on group rows")
-        calculation = reader.text(sheet, row, "calculation")
+        if "scored" in row.values:
+            reader.refuse(sheet.where(row, "scored"), "'scored' is only used on group rows")
+        calculation = reader.text(row, "calculation")
         if item_type == "delay":
             match = _DELAY.match(calculation or "")
             if match is None:
@@ -713,7 +712,7 @@ class _Import:
             reader.refuse(
                 sheet.where(row, "calculation"), "calculations are only supported for delays"
             )
-        knockout = reader.text(sheet, row, "knockout")
+        knockout = reader.text(row, "knockout")
         if knockout:
             item["knockout"] = self.knockout(knockout, item_type, sheet.where(row, "knockout"))
         if list_name is not None:
