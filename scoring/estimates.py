@@ -277,19 +277,124 @@ def estimate_means(
     domains and the grouped sums are resolved once for all columns, which is what makes
     a national run (a dozen items × thousands of authorities) take a fraction of a second.
     """
+    return _estimate_means(data, ys, design, by=by, level=level, df=df, grouped_sums=True)
+
+
+# Rows per block in the one-stage fast path: blocks of (rows × items) stay in cache.
+_BLOCK_ROWS = 16_384
+
+
+def _estimate_means(
+    data: Any,
+    ys: Sequence[str],
+    design: Design,
+    *,
+    by: str | None,
+    level: float,
+    df: DfRule,
+    grouped_sums: bool,
+) -> dict[str, Estimates]:
     if not ys:
         raise ValueError("no column to estimate")
     n = n_rows(data)
     rd = resolve(data, design)
     dom, labels = _domains(data, by, n)
     if isinstance(data, pd.DataFrame):
-        # One C-ordered copy; column_stack of Series is several times slower.
-        values = np.ascontiguousarray(data[list(ys)].to_numpy(dtype=float))
+        # A view of pandas' column block (no copy); column_stack would copy slowly.
+        values = data[list(ys)].to_numpy(dtype=float)
     else:
         values = np.column_stack([_values(data, y) for y in ys])
-    linear = _hajek_means(rd, dom, len(labels), values)
-    results = _finish(rd, dom, labels, linear, level=level, df_rule=df, method="mean")
+    simple = (
+        grouped_sums
+        and rd.psu is None
+        and not rd.cells
+        and (rd.n_strata == 1 or np.array_equal(rd.psu_stratum, dom))
+    )
+    if simple:
+        results = _simple_means(rd, dom, labels, values, level=level, df_rule=df)
+    else:
+        linear = _hajek_means(rd, dom, len(labels), np.ascontiguousarray(values))
+        results = _finish(rd, dom, labels, linear, level=level, df_rule=df, method="mean")
     return dict(zip(ys, results, strict=True))
+
+
+def _simple_means(
+    rd: ResolvedDesign,
+    dom: np.ndarray,
+    labels: pd.Index,
+    values: np.ndarray,
+    *,
+    level: float,
+    df_rule: DfRule,
+) -> list[Estimates]:
+    """Grouped-sum path for one-stage designs without PSUs or calibration.
+
+    When each row is its own PSU and the strata are either absent or the domains
+    themselves, the stratum mean of the domain's influence values is exactly zero, so the
+    general variance reduces to ``k_d / W_d^2 · sum_{i in d} w_i^2 (y_i - mean_d)^2`` with
+    ``k_d = (1 - f) n_h / (n_h - 1)``: two passes of grouped sums over row blocks, every
+    column at once. Same numbers as the general path (tested), a fraction of its time.
+    """
+    _check_level(level)
+    n_dom = len(labels)
+    m = values.shape[1]
+    inside = dom >= 0
+    code = np.where(inside, dom, 0)
+    w = np.where(inside, rd.weights, 0.0)
+    one = inside.astype(float)
+    sums = {name: np.zeros((n_dom, m)) for name in ("n", "w", "w2", "wy")}
+    blocks = [slice(a, min(a + _BLOCK_ROWS, rd.n)) for a in range(0, rd.n, _BLOCK_ROWS)]
+    cleaned = []
+    for rows in blocks:
+        block = np.ascontiguousarray(values[rows])
+        used = ~np.isnan(block)
+        used &= inside[rows, None]
+        block = np.where(used, block, 0.0)
+        present = used.astype(float)
+        codes = code[rows]
+        by_weight = one_hot(codes, n_dom, w[rows])
+        sums["n"] += one_hot(codes, n_dom, one[rows]) @ present
+        sums["w"] += by_weight @ present
+        sums["w2"] += one_hot(codes, n_dom, w[rows] ** 2) @ present
+        sums["wy"] += by_weight @ block
+        cleaned.append((block, used))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = sums["wy"] / sums["w"]
+    squares = np.zeros((n_dom, m))
+    for rows, (block, used) in zip(blocks, cleaned, strict=True):
+        codes = code[rows]
+        deviation = block - mean[codes]
+        deviation *= used
+        deviation *= deviation
+        squares += one_hot(codes, n_dom, w[rows] ** 2) @ deviation
+    # With strata, they are the domains themselves, in the same sorted order.
+    scale = np.full(n_dom, rd.scale[0]) if rd.n_strata == 1 else rd.scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(scale[:, None] * squares) / sums["w"]
+        n_eff = np.where(sums["w2"] > 0, sums["w"] ** 2 / sums["w2"], 0.0)
+    se = np.where(np.isnan(mean), np.nan, se)
+    if df_rule == "design":
+        df = np.full((n_dom, m), float(rd.df))
+    elif df_rule == "domain":
+        df = np.minimum(sums["n"] - 1.0, float(rd.df))
+    else:
+        raise ValueError(f"df must be 'design' or 'domain', got {df_rule!r}")
+    quantile = t_quantile(level, df)
+    return [
+        Estimates(
+            domains=labels,
+            estimate=mean[:, j],
+            se=se[:, j],
+            df=df[:, j],
+            ci_low=mean[:, j] - quantile[:, j] * se[:, j],
+            ci_high=mean[:, j] + quantile[:, j] * se[:, j],
+            n=sums["n"][:, j],
+            n_eff=n_eff[:, j],
+            level=level,
+            method=f"mean; Taylor linearisation; t on {df_rule} df",
+        )
+        for j in range(m)
+    ]
 
 
 def estimate_total(
@@ -354,7 +459,7 @@ def estimate_composite(
     composite = _Linear(
         estimate=(linear.estimate @ coefficients)[:, None],
         influence=(linear.influence @ coefficients)[:, None],
-        used=linear.used.any(axis=1)[:, None],
+        used=np.any(linear.used, axis=1).reshape(-1, 1),
     )
     return _finish(rd, dom, labels, composite, level=level, df_rule=df, method="composite")[0]
 

@@ -230,3 +230,26 @@ def test_block_pinv_equals_dense_pinv():
     matrix = sparse.block_diag(blocks).tocsr()
     assert_allclose(block_pinv(matrix).toarray(), np.linalg.pinv(matrix.toarray(), rcond=1e-10),
                     atol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize("strata", [None, "authority"])
+def test_fast_grouped_sums_equal_general_path(strata):
+    from scoring.estimates import _estimate_means
+
+    data = _authorities(60, seed=17)
+    data["y2"] = data["y"] ** 0.5
+    data.loc[::5, "y"] = np.nan
+    data["f"] = 0.1
+    design = Design(weights="w", strata=strata, fpc="f")
+    for df in ("design", "domain"):
+        fast = _estimate_means(data, ["y", "y2"], design, by="authority", level=0.9, df=df,
+                               grouped_sums=True)  # fmt: skip
+        general = _estimate_means(data, ["y", "y2"], design, by="authority", level=0.9, df=df,
+                                  grouped_sums=False)  # fmt: skip
+        for column in ("y", "y2"):
+            a, b = fast[column].to_frame(), general[column].to_frame()
+            numeric = ["estimate", "se", "df", "ci_low", "ci_high", "n", "n_eff"]
+            assert_allclose(a[numeric], b[numeric], rtol=1e-10)
+    _, se = dense_reference(data, "y", "authority", weights="w", strata=strata, psu=None,
+                            fpc="f")  # fmt: skip
+    assert_allclose(fast["y"].se, se, rtol=1e-10)
