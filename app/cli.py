@@ -21,9 +21,11 @@ cli = typer.Typer(help="Baromètre: citizen-experience barometers.", no_args_is_
 db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 registry_cli = typer.Typer(help="Registry of authorities.", no_args_is_help=True)
 users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+instruments_cli = typer.Typer(help="Survey and grid definitions.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(registry_cli, name="registry")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(instruments_cli, name="instruments")
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -96,6 +98,52 @@ def users_create_admin(
             return
         session.commit()
         typer.echo(f"Admin account created: {user.email}")
+
+
+@instruments_cli.command("publish")
+def instruments_publish(
+    paths: Annotated[list[Path] | None, typer.Argument(exists=True, dir_okay=False)] = None,
+    defaults: Annotated[
+        bool, typer.Option(help="Publish the shipped default instruments.")
+    ] = False,
+) -> None:
+    """Publish definition files (YAML, JSON or XLSForm): same content, same version."""
+    import surveys
+    from app.instruments.service import publish
+
+    instruments = []
+    try:
+        instruments = [surveys.load_instrument(path) for path in paths or []]
+    except surveys.DefinitionError as exc:
+        _fail(f"Nothing published.\n{exc}")
+    if defaults:
+        instruments.extend(surveys.default_instruments().values())
+    if not instruments:
+        _fail("Give definition files to publish, or --defaults.")
+    with _session() as session:
+        results = [
+            publish(session, instrument=instrument, actor=None) for instrument in instruments
+        ]
+        session.commit()
+        for result in results:
+            state = "published" if result.created else "unchanged, already"
+            typer.echo(
+                f"{result.version.key}: {state} version {result.version.version} "
+                f"(sha256 {result.version.sha256[:12]})"
+            )
+
+
+@instruments_cli.command("list")
+def instruments_list() -> None:
+    """List the published instrument versions."""
+    from app.instruments.repository import list_versions
+
+    with _session() as session:
+        for version in list_versions(session):
+            typer.echo(
+                f"{version.key:<16} v{version.version:<3} {version.kind:<6} "
+                f"{version.published_at:%Y-%m-%d}  {version.sha256[:12]}  {version.title_fr}"
+            )
 
 
 @cli.command("demo")

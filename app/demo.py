@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+import surveys
 from app.accounts import repository as accounts_repository
 from app.accounts.models import Role, User
 from app.accounts.schemas import UserCreate
@@ -24,6 +25,7 @@ from app.campaigns import service as campaigns_service
 from app.campaigns.models import CampaignState
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
 from app.core.security import hash_password
+from app.instruments.service import publish
 
 BUNDLED_REGISTRY = Path(__file__).resolve().parent / "data" / "collectivites.csv"
 DEMO_DOMAIN = "demo.barometre.fr"
@@ -96,6 +98,8 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
     """Build the demo if it is not there yet; return the demo accounts either way."""
     if authorities_repository.count(session) == 0:
         import_registry_file(session, path=BUNDLED_REGISTRY)
+    for instrument in surveys.default_instruments().values():
+        publish(session, instrument=instrument, actor=None)  # same content: same version
     rng = random.Random(seed)
     config = CampaignConfig(seed=seed)
 

@@ -17,6 +17,7 @@ from app.core.db import create_db_engine
 from app.core.handlers import install_error_handlers
 from app.core.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from app.core.security import csrf_protect
+from app.instruments import routes as instruments_routes
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SESSION_COOKIE = "barometre_session"
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authorities_routes.api_router)
     app.include_router(campaigns_routes.router)
     app.include_router(campaigns_routes.api_router)
+    app.include_router(instruments_routes.router)
     return app

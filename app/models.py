@@ -5,6 +5,7 @@ from app.audit.models import AuditEvent
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignTransition, Candidate
 from app.core.ratelimit import RateLimitCounter
+from app.instruments.models import InstrumentVersion
 
 __all__ = [
     "AccountInvitation",
@@ -13,6 +14,7 @@ __all__ = [
     "Campaign",
     "CampaignTransition",
     "Candidate",
+    "InstrumentVersion",
     "RateLimitCounter",
     "User",
 ]

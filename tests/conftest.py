@@ -104,8 +104,17 @@ def _empty_all_tables(engine: Engine) -> None:
             names = ", ".join(f'"{table.name}"' for table in tables)
             connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # Immutability triggers (published instruments) would refuse the clean-up: lift
+            # them for the delete and put them back exactly as they were.
+            triggers = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            ).all()
+            for name, _sql in triggers:
+                connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
             for table in reversed(tables):
                 connection.execute(table.delete())
+            for _name, sql in triggers:
+                connection.exec_driver_sql(sql)
 
 
 @pytest.fixture

@@ -78,7 +78,13 @@ def test_every_route_is_public_by_decision_or_declares_roles(application: FastAP
 
 
 def _path(route: APIRoute, campaign_id: int) -> str:
-    values = {"campaign_id": campaign_id, "user_id": 1, "code": "01001", "token": "x"}
+    values = {
+        "campaign_id": campaign_id,
+        "user_id": 1,
+        "version_id": 1,
+        "code": "01001",
+        "token": "x",
+    }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 
 
