@@ -142,6 +142,14 @@ def main() -> None:
         sets = rank_sets(overall.estimate[members], overall.se[members], n_draws=10_000, seed=cat)
         widths.append(float(np.mean(sets.upper - sets.lower + 1)))
     rank_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for cat in range(N_CATEGORIES):
+        members = np.flatnonzero(category[np.asarray(overall.domains)] == cat)
+        rank_sets(
+            overall.estimate[members], overall.se[members], n_draws=10_000, seed=cat,
+            stepdown=False,
+        )  # fmt: skip
+    rank_single_step_seconds = time.perf_counter() - start
 
     columns = [*ITEMS, "index"]
     start = time.perf_counter()
@@ -162,6 +170,7 @@ def main() -> None:
     loop_all_seconds = time.perf_counter() - start
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    load = os.getloadavg()[0]
     print(
         json.dumps(
             {
@@ -173,6 +182,7 @@ def main() -> None:
                 "channels": N_CHANNELS,
                 "all_estimates_seconds": round(estimates_seconds, 3),
                 "rank_sets_seconds": round(rank_seconds, 3),
+                "rank_sets_single_step_seconds": round(rank_single_step_seconds, 3),
                 "rank_sets_draws": 10_000,
                 "mean_rank_interval_length": round(float(np.mean(widths)), 1),
                 "survey_estimates_seconds": round(survey_seconds, 3),
@@ -183,6 +193,7 @@ def main() -> None:
                 "max_abs_se_difference_vs_loop": difference,
                 "peak_memory_mb": round(peak_mb, 1),
                 "cpu_count": os.cpu_count(),
+                "load_average_1min": round(load, 2),
             },
             indent=2,
         )

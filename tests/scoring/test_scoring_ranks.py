@@ -148,3 +148,16 @@ def test_rank_sets_are_frozen_and_framed(category):
     frame = result.to_frame()
     assert list(frame.columns[:3]) == ["rank", "lower", "upper"]
     assert len(frame) == len(estimate)
+
+
+def test_grouped_stepdown_equals_plain_stepdown(monkeypatch):
+    import scoring.ranks as ranks
+
+    rng = np.random.default_rng(9)
+    estimate, se = rng.normal(65, 6, 90), rng.uniform(1.0, 2.5, 90)
+    grouped = rank_sets(estimate, se, seed=4, n_draws=4_000)
+    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
+    plain = rank_sets(estimate, se, seed=4, n_draws=4_000)
+    assert_array_equal(grouped.lower, plain.lower)
+    assert_array_equal(grouped.upper, plain.upper)
+    assert_allclose(grouped.critical_value, plain.critical_value)
