@@ -245,7 +245,9 @@ def _marginal_stepdown_grouped(
             np.subtract(sorted_draws[j], sorted_draws, out=diff)
             np.multiply(diff, plus[:, None], out=scaled)
             np.maximum.reduce(scaled.reshape(groups, size, n_draws), axis=1, out=top_plus[j])
-            np.multiply(diff, minus[:, None], out=scaled)
+            if not np.array_equal(plus, minus):
+                np.multiply(diff, minus[:, None], out=scaled)
+            # With both sides in the family one product serves both maxima.
             np.minimum.reduce(scaled.reshape(groups, size, n_draws), axis=1, out=top_minus[j])
             np.negative(top_minus[j], out=top_minus[j])
 
@@ -394,12 +396,17 @@ def rank_sets(
         # rejected (k beats j). Stepdown starts from what the Bonferroni bound over the
         # family's 2(p - 1) hypotheses rejects: the first step's critical value is below
         # that bound, so the stepdown reaches the same fixed point with one pass fewer.
-        bound = stats.norm.ppf(1 - (1 - level) / (2 * (p - 1))) if stepdown else np.inf
+        # (The grouped path below makes later steps cheap, so it starts from scratch and
+        # its first step needs one product per unit instead of two.)
+        grouped = stepdown and _grouped_fits(p, n_draws)
+        bound = stats.norm.ppf(1 - (1 - level) / (2 * (p - 1)))
+        if not stepdown or grouped:
+            bound = np.inf
         worse = t_stat > bound
         better = (-t_stat > bound) & off_diagonal
         critical_values = np.full(p, np.inf)
         todo = np.arange(p)
-        if stepdown and _grouped_fits(p, n_draws):
+        if grouped:
             critical_values = _marginal_stepdown_grouped(
                 draws, values, inverse, t_stat, worse, better, level
             )
