@@ -258,8 +258,9 @@ def _marginal_stepdown_grouped(
     todo = np.arange(p)
     stale_plus = np.zeros((p, groups), dtype=bool)
     stale_minus = np.zeros((p, groups), dtype=bool)
-    while len(todo):
-        for j in todo:
+
+    def later_step(rows: np.ndarray) -> None:
+        for j in rows:
             plus, minus = side_weights(int(j))
             for g in np.flatnonzero(stale_plus[j]):
                 block = slice(g * size, (g + 1) * size)
@@ -271,6 +272,10 @@ def _marginal_stepdown_grouped(
                 top_minus[j, g] = -(diff * minus[block, None]).min(axis=0)
             maxima = np.maximum(top_plus[j].max(axis=0), top_minus[j].max(axis=0))
             critical[j] = _order_statistic(maxima, level)
+
+    while len(todo):
+        parts = [part for part in np.array_split(todo, workers) if len(part)]
+        _parallel([partial(later_step, part) for part in parts])
         stale_plus[:] = False
         stale_minus[:] = False
         crit = critical[todo, None]
