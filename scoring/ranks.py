@@ -37,6 +37,10 @@ class RankSets:
         Critical value(s) of the last step (one per unit for marginal sets).
     n_draws, seed : int
         Monte-Carlo draws and seed (0 draws for deterministic methods).
+    unstable : bool array
+        The unit's interval may depend on Monte-Carlo error: one of its t-statistics lies
+        within two binomial SDs (in order statistics) of its simulated critical value.
+        Rerun with more draws (``max_draws=``) before relying on it.
     """
 
     rank: np.ndarray
@@ -48,9 +52,14 @@ class RankSets:
     critical_value: np.ndarray | float
     n_draws: int
     seed: int
+    unstable: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         size = len(self.rank)
+        flags = np.zeros(size, dtype=bool) if self.unstable is None else self.unstable
+        flags = np.array(flags, dtype=bool, copy=True)
+        flags.flags.writeable = False
+        object.__setattr__(self, "unstable", flags)
         for name, dtype in (("rank", int), ("lower", int), ("upper", int)):
             array = np.array(getattr(self, name), dtype=dtype, copy=True)
             array.flags.writeable = False
@@ -70,6 +79,7 @@ class RankSets:
                 "lower": self.lower,
                 "upper": self.upper,
                 "critical_value": self.critical_value,
+                "unstable": self.unstable,
             },
             index=index,
         )
@@ -134,10 +144,17 @@ def _draws(
 
 
 def _order_statistic(maxima: np.ndarray, level: float) -> np.ndarray:
-    """Empirical ``level`` quantile along the last axis (the ceil(level·R)-th value)."""
+    """Empirical ``level`` quantile along the last axis with its Monte-Carlo band.
+
+    Returns ``[low, quantile, high]`` in a last axis of 3: the quantile is the
+    ceil(level·R)-th value; ``low``/``high`` are the order statistics two binomial SDs
+    either side, a distribution-free ~95 % band for the true critical value.
+    """
     n_draws = maxima.shape[-1]
     k = min(n_draws - 1, int(np.ceil(level * n_draws)) - 1)
-    return np.partition(maxima, k, axis=-1)[..., k].astype(float)
+    half = 2.0 * np.sqrt(n_draws * level * (1.0 - level))
+    ranks = [max(0, int(np.floor(k - half))), k, min(n_draws - 1, int(np.ceil(k + half)))]
+    return np.partition(maxima, ranks, axis=-1)[..., ranks].astype(float)
 
 
 def _blocks(n_rows: int, p: int, n_draws: int) -> list[slice]:
@@ -254,7 +271,7 @@ def _marginal_stepdown_grouped(
     workers = max(1, min(os.cpu_count() or 1, 4))
     chunks = [chunk for chunk in np.array_split(np.arange(p), workers) if len(chunk)]
     _parallel([partial(first_step, chunk) for chunk in chunks])
-    critical = np.full(p, np.inf)
+    critical = np.full((p, 3), np.inf)
     todo = np.arange(p)
     stale_plus = np.zeros((p, groups), dtype=bool)
     stale_minus = np.zeros((p, groups), dtype=bool)
@@ -278,7 +295,7 @@ def _marginal_stepdown_grouped(
         _parallel([partial(later_step, part) for part in parts])
         stale_plus[:] = False
         stale_minus[:] = False
-        crit = critical[todo, None]
+        crit = critical[todo, 1, None]
         new_worse = (t_sorted[todo] > crit) & ~worse_s[todo]
         new_better = (-t_sorted[todo] > crit) & ~better_s[todo]
         new_better[np.arange(len(todo)), todo] = False
@@ -318,6 +335,7 @@ def rank_sets(
     seed: int = 0,
     higher_is_better: bool = True,
     stepdown: bool = True,
+    max_draws: int | None = None,
 ) -> RankSets:
     """Confidence sets for ranks (Mogstad, Romano, Shaikh & Wilhelm 2024).
 
@@ -337,6 +355,10 @@ def rank_sets(
     stepdown : bool
         Romano–Wolf stepdown: after each round of rejections the critical value is
         recomputed over the hypotheses not yet rejected, until nothing changes.
+    max_draws : int, optional
+        When a unit is ``unstable`` (a t-statistic of its family lies within the
+        Monte-Carlo band of its critical value), rerun with four times the draws, up to
+        this many. ``None`` (default) only flags such units, leaving the cost fixed.
 
     Returns
     -------
@@ -386,7 +408,8 @@ def rank_sets(
                 for rows in _blocks(p, p, n_draws)
             ]
             maxima = np.max(np.stack([m.max(axis=0) for m in _parallel(tasks)]), axis=0)
-            critical = float(_order_statistic(maxima, level))
+            band = _order_statistic(maxima, level)
+            critical = float(band[1])
             now = (t_stat > critical) | rejected
             if not stepdown or np.array_equal(now, rejected):
                 rejected = now
@@ -394,7 +417,7 @@ def rank_sets(
             rejected = now
         lower = 1 + rejected.sum(axis=0)
         upper = p - rejected.sum(axis=1)
-        critical_values = np.full(p, critical)
+        critical_values = np.tile(band, (p, 1))
         kind = "simultaneous"
     else:
         # In j's family: worse[j, k] = H_jk rejected (j beats k), better[j, k] = H_kj
@@ -409,7 +432,7 @@ def rank_sets(
             bound = np.inf
         worse = t_stat > bound
         better = (-t_stat > bound) & off_diagonal
-        critical_values = np.full(p, np.inf)
+        critical_values = np.full((p, 3), np.inf)
         todo = np.arange(p)
         if grouped:
             critical_values = _marginal_stepdown_grouped(
@@ -425,7 +448,7 @@ def rank_sets(
                 for rows in blocks
             ]
             critical_values[todo] = np.concatenate(_parallel(tasks))
-            crit = critical_values[todo, None]
+            crit = critical_values[todo, 1, None]
             new_worse = (t_stat[todo] > crit) | worse[todo]
             new_better = (-t_stat[todo] > crit) & off_diagonal[todo] | better[todo]
             changed = np.any(new_worse != worse[todo], axis=1) | np.any(
@@ -439,11 +462,23 @@ def rank_sets(
         lower = 1 + better.sum(axis=1)
         upper = p - worse.sum(axis=1)
         kind = "marginal"
+    low, high = critical_values[:, :1], critical_values[:, 2:]
+    near = ((t_stat >= low) & (t_stat <= high)) | ((-t_stat >= low) & (-t_stat <= high))
+    unstable = np.any(near & off_diagonal, axis=1)
+    if max_draws is not None and unstable.any() and 4 * n_draws <= max_draws:
+        return rank_sets(
+            estimate, cov_or_se, level=level, simultaneous=simultaneous,
+            n_draws=4 * n_draws, seed=seed, higher_is_better=higher_is_better,
+            stepdown=stepdown, max_draws=max_draws,
+        )  # fmt: skip
     method = (
         f"{kind} rank confidence sets, max-t over pairwise differences"
         f"{' with stepdown' if stepdown else ''} (Mogstad, Romano, Shaikh & Wilhelm 2024)"
     )
-    return RankSets(rank, lower, upper, level, method, simultaneous, critical_values, n_draws, seed)
+    return RankSets(
+        rank, lower, upper, level, method, simultaneous, critical_values[:, 1], n_draws, seed,
+        unstable,
+    )  # fmt: skip
 
 
 def top_set(

@@ -161,3 +161,16 @@ def test_grouped_stepdown_equals_plain_stepdown(monkeypatch):
     assert_array_equal(grouped.lower, plain.lower)
     assert_array_equal(grouped.upper, plain.upper)
     assert_allclose(grouped.critical_value, plain.critical_value)
+
+
+def test_unstable_flag_and_more_draws_near_the_critical_value():
+    # Two units, difference exactly at z_0.975 * sd: the decision is a Monte-Carlo toss-up.
+    close = rank_sets([0.0, 1.959964 * np.sqrt(2.0)], [1.0, 1.0], n_draws=2_000)
+    assert close.unstable.all()
+    far = rank_sets([0.0, 10.0], [1.0, 1.0], n_draws=2_000)
+    assert not far.unstable.any()
+    escalated = rank_sets(
+        [0.0, 1.959964 * np.sqrt(2.0)], [1.0, 1.0], n_draws=2_000, max_draws=32_000
+    )
+    assert escalated.n_draws == 32_000
+    assert "unstable" in escalated.to_frame().columns
