@@ -148,10 +148,12 @@ def main() -> None:
     overall = results["overall"]
     start = time.perf_counter()
     widths = []
+    unstable = 0
     for cat in range(N_CATEGORIES):
         members = np.flatnonzero(category[np.asarray(overall.domains)] == cat)
         sets = rank_sets(overall.estimate[members], overall.se[members], n_draws=10_000, seed=cat)
         widths.append(float(np.mean(sets.upper - sets.lower + 1)))
+        unstable += int(sets.unstable.sum())
     rank_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for cat in range(N_CATEGORIES):
@@ -198,6 +200,7 @@ def main() -> None:
                 "rank_sets_single_step_seconds": round(rank_single_step_seconds, 3),
                 "rank_sets_draws": 10_000,
                 "mean_rank_interval_length": round(float(np.mean(widths)), 1),
+                "units_flagged_unstable_at_10000_draws": unstable,
                 "survey_estimates_seconds": round(survey_seconds, 3),
                 "per_authority_loop_seconds": round(loop_seconds, 3),
                 "speedup_vs_loop": round(loop_seconds / survey_seconds, 1),

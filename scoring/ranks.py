@@ -38,8 +38,9 @@ class RankSets:
     n_draws, seed : int
         Monte-Carlo draws and seed (0 draws for deterministic methods).
     unstable : bool array
-        The unit's interval may depend on Monte-Carlo error: one of its t-statistics lies
-        within two binomial SDs (in order statistics) of its simulated critical value.
+        The unit's interval may depend on Monte-Carlo error: at some stepdown step, a
+        t-statistic of a hypothesis still open lay within two binomial SDs (in order
+        statistics) of the simulated critical value it was compared with.
         Rerun with more draws (``max_draws=``) before relying on it.
     """
 
@@ -222,7 +223,7 @@ def _marginal_stepdown_grouped(
     worse: np.ndarray,
     better: np.ndarray,
     level: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Marginal stepdown keeping, per unit and draw, the maxima of groups of rivals.
 
     Units are sorted by estimate and cut into groups of ``_GROUP_SIZE`` rivals; the first
@@ -273,6 +274,7 @@ def _marginal_stepdown_grouped(
     _parallel([partial(first_step, chunk) for chunk in chunks])
     critical = np.full((p, 3), np.inf)
     todo = np.arange(p)
+    unstable = np.zeros(p, dtype=bool)
     stale_plus = np.zeros((p, groups), dtype=bool)
     stale_minus = np.zeros((p, groups), dtype=bool)
 
@@ -295,7 +297,14 @@ def _marginal_stepdown_grouped(
         _parallel([partial(later_step, part) for part in parts])
         stale_plus[:] = False
         stale_minus[:] = False
-        crit = critical[todo, 1, None]
+        low, crit, high = (critical[todo, i, None] for i in range(3))
+        t_rows = t_sorted[todo]
+        open_worse, open_better = ~worse_s[todo], ~better_s[todo]
+        open_better[np.arange(len(todo)), todo] = False
+        near = (open_worse & (t_rows >= low) & (t_rows <= high)) | (
+            open_better & (-t_rows >= low) & (-t_rows <= high)
+        )
+        unstable[todo] |= near.any(axis=1)
         new_worse = (t_sorted[todo] > crit) & ~worse_s[todo]
         new_better = (-t_sorted[todo] > crit) & ~better_s[todo]
         new_better[np.arange(len(todo)), todo] = False
@@ -313,7 +322,7 @@ def _marginal_stepdown_grouped(
     inverse_order[order] = np.arange(p)
     worse[:] = worse_s[np.ix_(inverse_order, inverse_order)]
     better[:] = better_s[np.ix_(inverse_order, inverse_order)]
-    return critical[inverse_order]
+    return critical[inverse_order], unstable[inverse_order]
 
 
 def _parallel(tasks: list[Any]) -> list[Any]:
@@ -400,6 +409,7 @@ def rank_sets(
         # the Bonferroni bound, which the first step rejects anyway (same fixed point).
         bound = stats.norm.ppf(1 - (1 - level) / (p * (p - 1))) if stepdown else np.inf
         rejected = t_stat > bound
+        unstable = np.zeros(p, dtype=bool)
         critical = np.inf
         while True:
             plus = np.where(rejected, np.float32(0), inverse)
@@ -410,6 +420,8 @@ def rank_sets(
             maxima = np.max(np.stack([m.max(axis=0) for m in _parallel(tasks)]), axis=0)
             band = _order_statistic(maxima, level)
             critical = float(band[1])
+            near = ~rejected & (t_stat >= band[0]) & (t_stat <= band[2])
+            unstable |= near.any(axis=1) | near.any(axis=0)
             now = (t_stat > critical) | rejected
             if not stepdown or np.array_equal(now, rejected):
                 rejected = now
@@ -433,9 +445,10 @@ def rank_sets(
         worse = t_stat > bound
         better = (-t_stat > bound) & off_diagonal
         critical_values = np.full((p, 3), np.inf)
+        unstable = np.zeros(p, dtype=bool)
         todo = np.arange(p)
         if grouped:
-            critical_values = _marginal_stepdown_grouped(
+            critical_values, unstable = _marginal_stepdown_grouped(
                 draws, values, inverse, t_stat, worse, better, level
             )
             todo = todo[:0]
@@ -448,7 +461,12 @@ def rank_sets(
                 for rows in blocks
             ]
             critical_values[todo] = np.concatenate(_parallel(tasks))
-            crit = critical_values[todo, 1, None]
+            low, crit, high = (critical_values[todo, i, None] for i in range(3))
+            t_rows = t_stat[todo]
+            near = (~worse[todo] & (t_rows >= low) & (t_rows <= high)) | (
+                ~better[todo] & off_diagonal[todo] & (-t_rows >= low) & (-t_rows <= high)
+            )
+            unstable[todo] |= near.any(axis=1)
             new_worse = (t_stat[todo] > crit) | worse[todo]
             new_better = (-t_stat[todo] > crit) & off_diagonal[todo] | better[todo]
             changed = np.any(new_worse != worse[todo], axis=1) | np.any(
@@ -462,9 +480,6 @@ def rank_sets(
         lower = 1 + better.sum(axis=1)
         upper = p - worse.sum(axis=1)
         kind = "marginal"
-    low, high = critical_values[:, :1], critical_values[:, 2:]
-    near = ((t_stat >= low) & (t_stat <= high)) | ((-t_stat >= low) & (-t_stat <= high))
-    unstable = np.any(near & off_diagonal, axis=1)
     if max_draws is not None and unstable.any() and 4 * n_draws <= max_draws:
         return rank_sets(
             estimate, cov_or_se, level=level, simultaneous=simultaneous,
