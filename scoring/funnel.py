@@ -62,7 +62,7 @@ class FunnelLimits:
 
 
 def funnel_limits(
-    target: float,
+    target: Any,
     se: Any,
     *,
     levels: tuple[float, ...] = (0.95, 0.998),
@@ -74,15 +74,17 @@ def funnel_limits(
 
     Parameters
     ----------
-    target : float
-        Centre of the funnel (the category mean).
+    target : float or array (n,)
+        Centre of the funnel (the category mean). An array is read as the units'
+        scores (the ``estimate``), centred on their precision-weighted mean.
     se : array (n,)
         Standard error of each unit's score (the precision axis).
     levels : tuple of float
         Two-sided coverage of each pair of limits (95 % and 99.8 % by default).
     overdispersion : bool
         Estimate a multiplicative factor ``phi`` from the units' standardised scores
-        and widen the limits by ``sqrt(phi)`` when ``phi > 1``. Requires ``estimate``.
+        and widen the limits by ``sqrt(phi)`` when ``phi > 1``. Without the units'
+        scores there is nothing to estimate it from: ``phi = 1`` (said in ``method``).
     estimate : array (n,), optional
         The units' scores.
     winsor : float
@@ -99,6 +101,15 @@ def funnel_limits(
     errors = np.asarray(se, dtype=float)
     if np.any(errors < 0):
         raise ValueError("se must be non-negative")
+    if np.ndim(target) > 0:
+        if estimate is not None:
+            raise ValueError("pass the scores either as target or as estimate, not both")
+        estimate = np.asarray(target, dtype=float)
+        if estimate.shape != errors.shape:
+            raise ValueError("estimate and se must align")
+        usable = np.isfinite(estimate) & (errors > 0)
+        precision = 1.0 / errors[usable] ** 2
+        target = float(np.sum(precision * estimate[usable]) / np.sum(precision))
     for level in levels:
         if not 0 < level < 1:
             raise ValueError("levels must be in (0, 1)")
@@ -115,10 +126,8 @@ def funnel_limits(
         if len(finite):
             low, high = np.quantile(finite, [winsor, 1 - winsor])
             phi_estimate = float(np.mean(np.clip(finite, low, high) ** 2))
-    if overdispersion:
-        if estimate is None:
-            raise ValueError("overdispersion=True needs the units' estimate")
-        phi = max(1.0, phi_estimate) if np.isfinite(phi_estimate) else 1.0
+    if overdispersion and np.isfinite(phi_estimate):
+        phi = max(1.0, phi_estimate)
     quantiles = stats.norm.ppf(0.5 + np.asarray(levels) / 2)[:, None]
     half = quantiles * np.sqrt(phi) * errors[None, :]
     lower, upper = target - half, target + half
@@ -126,11 +135,11 @@ def funnel_limits(
     if estimate is not None:
         values = np.asarray(estimate, dtype=float)
         outside = (values[None, :] < lower) | (values[None, :] > upper)
-    method = "funnel limits (Spiegelhalter 2005)" + (
-        f"; multiplicative over-dispersion phi={phi:.4g} (winsorised {winsor:.0%})"
-        if overdispersion
-        else ""
-    )
+    method = "funnel limits (Spiegelhalter 2005)"
+    if overdispersion and estimate is not None:
+        method += f"; multiplicative over-dispersion phi={phi:.4g} (winsorised {winsor:.0%})"
+    elif overdispersion:
+        method += "; no over-dispersion estimate without the units' scores (phi=1)"
     return FunnelLimits(
         float(target), errors, tuple(levels), lower, upper, phi, phi_estimate, z, outside, method
     )

@@ -32,8 +32,16 @@ def test_funnel_overdispersion_hand_computed():
     assert_allclose(limits.phi, 1.354)
     assert_allclose(limits.upper[0], Z95 * np.sqrt(1.354))
     assert_array_equal(limits.outside[0], np.abs(z) > Z95 * np.sqrt(1.354))
+    # Scores given as the first argument: centred on their precision-weighted mean.
+    as_scores = funnel_limits(z + 10.0, np.ones(10))
+    assert_allclose(as_scores.target, np.mean(z + 10.0))
+    explicit = funnel_limits(np.mean(z + 10.0), np.ones(10), estimate=z + 10.0)
+    assert_allclose(as_scores.phi, explicit.phi)
+    assert_allclose(as_scores.upper, explicit.upper)
+    # Without scores there is nothing to estimate phi from.
+    assert funnel_limits(0.0, np.ones(10)).phi == 1.0
     with pytest.raises(ValueError):
-        funnel_limits(0.0, np.ones(10))
+        funnel_limits(z, np.ones(10), estimate=z)
 
 
 def test_funnel_underdispersion_keeps_phi_one():
