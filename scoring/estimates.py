@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 DfRule = Literal["design", "domain"]
-ProportionMethod = Literal["logit", "korn_graubard", "wilson", "wald"]
+ProportionMethod = Literal["logit", "korn_graubard", "beta", "wilson", "wald"]
 
 
 def _frozen_array(values: Any, dtype: Any = float) -> np.ndarray:
@@ -480,10 +480,11 @@ def estimate_proportion(
     ----------
     y : str
         Column of 0/1 (or booleans); NaN is missing.
-    method : {"logit", "korn_graubard", "wilson", "wald"}
+    method : {"logit", "korn_graubard", "beta", "wilson", "wald"}
         ``"logit"``: t interval on the logit scale back-transformed (R's ``svyciprop``
         default). ``"korn_graubard"``: Clopper–Pearson on the effective sample size
-        (Korn & Graubard 1998, *Survey Methodology* 24(2):193–201; R's ``method="beta"``).
+        (Korn & Graubard 1998, *Survey Methodology* 24(2):193–201). ``"beta"``: the same
+        with R's effective sample size, exactly as ``svyciprop(method="beta")``.
         ``"wilson"``: Wilson (1927, doi:10.1080/01621459.1927.10502953) score interval on
         the same effective sample size. ``"wald"``: ``p ± t se``.
 
@@ -494,8 +495,8 @@ def estimate_proportion(
     sampling it equals ``n``, so the Korn–Graubard and Wilson intervals reduce to the
     textbook Clopper–Pearson (1934, doi:10.1093/biomet/26.4.404) and Wilson intervals.
     R's ``svyciprop(method="beta")`` uses ``p(1-p)/Var(p)`` (``n - 1`` under SRS), a
-    slightly wider interval. When ``p`` is 0 or 1 the variance is 0 and ``n`` is used;
-    the logit interval then falls back to Korn–Graubard.
+    slightly wider interval: ``method="beta"`` reproduces it. When ``p`` is 0 or 1 the
+    variance is 0 and ``n`` is used; the logit interval then falls back to Korn–Graubard.
     """
     n_all = n_rows(data)
     rd = resolve(data, design)
@@ -512,13 +513,16 @@ def estimate_proportion(
     alpha = 1.0 - level
     with np.errstate(divide="ignore", invalid="ignore"):
         deff = se**2 / (p * (1.0 - p) / (base.n - 1.0))
-        n_star = np.where(se > 0, base.n / deff, base.n)
+        if method == "beta":
+            n_star = np.where(se > 0, p * (1.0 - p) / se**2, base.n)
+        else:
+            n_star = np.where(se > 0, base.n / deff, base.n)
         ratio = t_quantile(level, base.n - 1.0) / t_quantile(level, df_values)
         n_star = n_star * ratio**2
     if method == "wald":
         quantile = t_quantile(level, df_values)
         low, high = p - quantile * se, p + quantile * se
-    elif method in ("korn_graubard", "logit"):
+    elif method in ("korn_graubard", "beta", "logit"):
         with np.errstate(invalid="ignore"):
             low = np.where(p > 0, stats.beta.ppf(alpha / 2, n_star * p, n_star * (1 - p) + 1), 0.0)
             high = np.where(

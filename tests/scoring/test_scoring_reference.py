@@ -94,6 +94,17 @@ def test_korn_graubard_reduces_to_clopper_pearson():
     assert_allclose([result.ci_low[0], result.ci_high[0]], [0.0573340, 0.4366140], rtol=RTOL)
 
 
+def test_beta_method_follows_r_svyciprop():
+    # R's svyciprop(method="beta") code: n.eff = p(1-p)/vcov * (qt(.025, n-1)/qt(.025, df))^2,
+    # ci = qbeta(.025, n.eff p, n.eff (1-p) + 1), qbeta(.975, n.eff p + 1, n.eff (1-p)).
+    # Under SRS of 4/20: vcov = p(1-p)/19, so n.eff = 19.
+    from scipy import stats
+
+    result = estimate_proportion(_four_of_twenty(), "y", Design(), method="beta")
+    expected = [stats.beta.ppf(0.025, 3.8, 16.2), stats.beta.ppf(0.975, 4.8, 15.2)]
+    assert_allclose([result.ci_low[0], result.ci_high[0]], expected, rtol=1e-10)
+
+
 def test_logit_interval_matches_hand_computation():
     # R: svyciprop(~y, svydesign(id=~1, data=d), method="logit") is
     # expit(logit(p) +- qt(.975, 19) * SE(p) / (p (1 - p))), SE(p)^2 = p(1-p)/(n-1).
