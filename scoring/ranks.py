@@ -387,6 +387,9 @@ def rank_sets(
     to the marginal and simultaneous versions, so simultaneous sets contain marginal ones.
     """
     _check_level(level)
+    if level <= 0.5:
+        # Dropped hypotheses count as 0 in the simulated maxima, harmless above the median.
+        raise ValueError("rank confidence sets need level > 0.5")
     values = _oriented(estimate, higher_is_better)
     p = len(values)
     rank = point_rank(values)
