@@ -122,6 +122,7 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
         for codes in picked.values():
             for code in codes:
                 campaigns_service.register_candidate(session, campaign=past, code=code, actor=admin)
+        campaigns_service.pin_latest_versions(session, campaign=past, actor=admin)
         for state in (CampaignState.open, CampaignState.closed):
             campaigns_service.transition(session, campaign=past, to_state=state, actor=admin)
 
@@ -139,6 +140,7 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
         )
         for code in _next_year_candidates(picked, session, config, rng):
             campaigns_service.register_candidate(session, campaign=current, code=code, actor=admin)
+        campaigns_service.pin_latest_versions(session, campaign=current, actor=admin)
         campaigns_service.transition(
             session, campaign=current, to_state=CampaignState.open, actor=admin
         )

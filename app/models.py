@@ -3,7 +3,7 @@
 from app.accounts.models import AccountInvitation, User
 from app.audit.models import AuditEvent
 from app.authorities.models import Authority
-from app.campaigns.models import Campaign, CampaignTransition, Candidate
+from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
 
@@ -12,6 +12,7 @@ __all__ = [
     "AuditEvent",
     "Authority",
     "Campaign",
+    "CampaignInstrument",
     "CampaignTransition",
     "Candidate",
     "InstrumentVersion",

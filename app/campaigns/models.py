@@ -77,3 +77,19 @@ class Candidate(SQLModel, table=True):
     category: str = Field(max_length=40)
     status: str = Field(default=CandidateStatus.registered, max_length=20)
     registered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CampaignInstrument(SQLModel, table=True):
+    """The exact instrument version a campaign collects with (one per instrument key)."""
+
+    __tablename__ = "campaign_instruments"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "instrument_key", name="uq_campaign_instrument_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    instrument_key: str = Field(max_length=64)
+    instrument_version_id: int = Field(foreign_key="instrument_versions.id")
+    pinned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    pinned_by_id: int | None = Field(default=None, foreign_key="users.id")

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
-from app.campaigns.models import Campaign, CampaignTransition, Candidate
+from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
+from app.instruments.models import InstrumentVersion
 
 
 def get(session: Session, campaign_id: int) -> Campaign | None:
@@ -78,3 +79,27 @@ def count_candidates_by_category(session: Session, campaign_id: int) -> dict[str
         .group_by(col(Candidate.category))
     ).all()
     return {category: int(count) for category, count in rows}
+
+
+def pinned_instruments(
+    session: Session, campaign_id: int
+) -> list[tuple[CampaignInstrument, InstrumentVersion]]:
+    rows = session.exec(
+        select(CampaignInstrument, InstrumentVersion)
+        .join(
+            InstrumentVersion,
+            col(InstrumentVersion.id) == col(CampaignInstrument.instrument_version_id),
+        )
+        .where(col(CampaignInstrument.campaign_id) == campaign_id)
+        .order_by(col(CampaignInstrument.instrument_key))
+    ).all()
+    return [(pin, version) for pin, version in rows]
+
+
+def get_pin(session: Session, campaign_id: int, instrument_key: str) -> CampaignInstrument | None:
+    return session.exec(
+        select(CampaignInstrument).where(
+            col(CampaignInstrument.campaign_id) == campaign_id,
+            col(CampaignInstrument.instrument_key) == instrument_key,
+        )
+    ).first()

@@ -21,6 +21,7 @@ from app.core.errors import InvalidInput
 from app.core.forms import field_errors
 from app.core.i18n import _
 from app.core.templating import flash, render
+from app.instruments import repository as instruments_repository
 
 router = APIRouter()
 api_router = APIRouter(prefix="/api/v1", tags=["campaigns"])
@@ -45,6 +46,9 @@ def _detail_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
         "actors": actors,
         "candidates": repository.candidates_with_authorities(session, campaign_id),
         "counts": repository.count_candidates_by_category(session, campaign_id),
+        "pinned": repository.pinned_instruments(session, campaign_id),
+        "missing_instruments": service.missing_instruments(session, campaign=campaign),
+        "published_versions": instruments_repository.list_versions(session),
         "errors": {},
     }
 
@@ -225,6 +229,34 @@ def candidate_withdraw(
     flash(request, _("%(code)s withdrawn.") % {"code": code})
     return RedirectResponse(
         request.url_for("campaign", campaign_id=campaign_id).path + "#candidates", status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/instruments", name="campaign_pin_instrument")
+def campaign_pin_instrument(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    version_id: Annotated[int, Form()],
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    pin = service.pin_instrument(session, campaign=campaign, version_id=version_id, actor=admin)
+    flash(request, _("Instrument %(key)s pinned.") % {"key": pin.instrument_key})
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path + "#instruments", status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/instruments/latest", name="campaign_pin_latest")
+def campaign_pin_latest(
+    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int
+) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    count = service.pin_latest_versions(session, campaign=campaign, actor=admin)
+    flash(request, _("%(count)d instruments pinned at their latest version.") % {"count": count})
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path + "#instruments", status_code=303
     )
 
 

@@ -18,6 +18,7 @@ from app.campaigns import repository
 from app.campaigns.models import (
     NEXT_STATE,
     Campaign,
+    CampaignInstrument,
     CampaignState,
     CampaignTransition,
     Candidate,
@@ -26,6 +27,8 @@ from app.campaigns.models import (
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import _
+from app.core.timeutil import utcnow
+from app.instruments import repository as instruments_repository
 
 CONFIG_EDITABLE_STATES = {CampaignState.draft, CampaignState.open, CampaignState.closed}
 REGISTRATION_STATES = {CampaignState.draft, CampaignState.open}
@@ -146,6 +149,12 @@ def transition(
         )
         if registered == 0:
             raise Conflict(_("Register at least one candidate before opening the campaign."))
+        missing = missing_instruments(session, campaign=campaign)
+        if missing:
+            raise Conflict(
+                _("Pin the instruments before opening the campaign: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
     record = CampaignTransition(
         campaign_id=campaign.id or 0,
         from_state=current.value,
@@ -314,3 +323,79 @@ def withdraw_candidate(
         after={"authority_code": code},
     )
     return candidate
+
+
+PINNING_STATES = {CampaignState.draft}
+
+
+def required_instruments(config: CampaignConfig) -> list[str]:
+    """The citizen survey, and the grid of every channel that carries weight and has tests."""
+    grids = [
+        f"grid-{channel.value}"
+        for channel, weight in config.channel_weights.items()
+        if weight > 0 and config.tests_per_channel.get(channel, 0) > 0
+    ]
+    return ["survey", *sorted(grids)]
+
+
+def missing_instruments(session: Session, *, campaign: Campaign) -> list[str]:
+    pinned = repository.pinned_instruments(session, campaign.id or 0)
+    kinds = {version.kind for _, version in pinned}
+    keys = {version.key for _, version in pinned}
+    required = required_instruments(parse_config(campaign.config))
+    return [
+        need
+        for need in required
+        if (need == "survey" and "survey" not in kinds) or (need != "survey" and need not in keys)
+    ]
+
+
+def pin_instrument(
+    session: Session, *, campaign: Campaign, version_id: int, actor: User | None
+) -> CampaignInstrument:
+    """Pin a published version; pins change only while the campaign is a draft.
+
+    Collected answers keep the version they were validated with, but a campaign must not mix
+    two versions of one instrument, so pinning is closed once collection opens.
+    """
+    if CampaignState(campaign.state) not in PINNING_STATES:
+        raise Conflict(_("Instruments can only be pinned while the campaign is a draft."))
+    version = instruments_repository.get(session, version_id)
+    if version is None:
+        raise InvalidInput(
+            _("No published instrument with id %(id)d.") % {"id": version_id}, field="version_id"
+        )
+    pin = repository.get_pin(session, campaign.id or 0, version.key)
+    before = {"instrument_version_id": pin.instrument_version_id} if pin else None
+    if pin is None:
+        pin = CampaignInstrument(
+            campaign_id=campaign.id or 0,
+            instrument_key=version.key,
+            instrument_version_id=version.id or 0,
+        )
+    pin.instrument_version_id = version.id or 0
+    pin.pinned_by_id = actor.id if actor else None
+    pin.pinned_at = utcnow()
+    session.add(pin)
+    session.flush()
+    record_audit(
+        session,
+        actor_id=actor.id if actor else None,
+        action="campaign.pin_instrument",
+        object_type="campaign",
+        object_id=campaign.id,
+        before=before,
+        after={"key": version.key, "version": version.version, "sha256": version.sha256},
+    )
+    return pin
+
+
+def pin_latest_versions(session: Session, *, campaign: Campaign, actor: User | None) -> int:
+    """Pin the newest published version of every instrument key; returns how many."""
+    latest: dict[str, int] = {}
+    for version in instruments_repository.list_versions(session):
+        if version.key not in latest and version.id is not None:
+            latest[version.key] = version.id
+    for version_id in latest.values():
+        pin_instrument(session, campaign=campaign, version_id=version_id, actor=actor)
+    return len(latest)

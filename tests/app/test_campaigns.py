@@ -9,11 +9,20 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+import surveys
 from app.accounts.models import Role
-from app.campaigns.models import Campaign, CampaignTransition, Candidate
+from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
-from app.campaigns.service import create_campaign, parse_config, register_candidate
-from app.core.errors import InvalidInput
+from app.campaigns.service import (
+    create_campaign,
+    missing_instruments,
+    parse_config,
+    pin_instrument,
+    pin_latest_versions,
+    register_candidate,
+)
+from app.core.errors import Conflict, InvalidInput
+from app.instruments.service import publish
 from tests.conftest import login, make_user
 
 STATES = ["open", "closed", "scored", "deliberated", "published"]
@@ -33,6 +42,13 @@ def _campaign(session: Session, year: int = 2030) -> Campaign:
     )
     session.commit()
     return campaign
+
+
+def _publish_and_pin(session: Session, campaign: Campaign) -> None:
+    for instrument in surveys.default_instruments().values():
+        publish(session, instrument=instrument, actor=None)
+    pin_latest_versions(session, campaign=campaign, actor=None)
+    session.commit()
 
 
 def test_default_config_is_valid_and_has_eight_categories() -> None:
@@ -86,7 +102,7 @@ def test_full_cycle_records_each_transition(registry: Session, client: TestClien
     token = login(client, admin)
     campaign = _campaign(registry)
     register_candidate(registry, campaign=campaign, code="69123", actor=admin)
-    registry.commit()
+    _publish_and_pin(registry, campaign)
     for state in STATES:
         response = client.post(
             f"/campaigns/{campaign.id}/transition", data={"to_state": state, "csrf_token": token}
@@ -135,7 +151,7 @@ def test_api_transition_and_backwards_refused(registry: Session, client: TestCli
     token = login(client, admin)
     campaign = _campaign(registry)
     register_candidate(registry, campaign=campaign, code="01001", actor=admin)
-    registry.commit()
+    _publish_and_pin(registry, campaign)
     ok = client.post(
         f"/api/v1/campaigns/{campaign.id}/transitions",
         json={"to_state": "open", "comment": "go"},
@@ -238,3 +254,69 @@ def test_campaign_form_errors_and_config_editor(registry: Session, client: TestC
     campaign = registry.exec(select(Campaign).where(Campaign.year == 2030)).one()
     registry.refresh(campaign)
     assert campaign.config["confidence_level"] == 0.9 and campaign.config["seed"] == 7
+
+
+def test_opening_needs_the_survey_and_every_weighted_grid_pinned(
+    registry: Session, client: TestClient
+) -> None:
+    admin = make_user(registry, Role.admin)
+    token = login(client, admin)
+    campaign = _campaign(registry)
+    register_candidate(registry, campaign=campaign, code="69123", actor=admin)
+    versions = {
+        instrument.key: publish(registry, instrument=instrument, actor=None).version
+        for instrument in surveys.default_instruments().values()
+    }
+    pin_instrument(registry, campaign=campaign, version_id=versions["citizen"].id, actor=admin)
+    registry.commit()
+    assert "grid-guichet" in missing_instruments(registry, campaign=campaign)
+    refused = client.post(
+        f"/campaigns/{campaign.id}/transition", data={"to_state": "open", "csrf_token": token}
+    )
+    assert refused.status_code == 409 and "grid-guichet" in refused.text
+    pinned = client.post(f"/campaigns/{campaign.id}/instruments/latest", data={"csrf_token": token})
+    assert pinned.status_code == 303
+    assert missing_instruments(registry, campaign=campaign) == []
+    page = client.get(f"/campaigns/{campaign.id}")
+    assert "grid-reseaux" in page.text and versions["grid-reseaux"].sha256[:12] in page.text
+    opened = client.post(
+        f"/campaigns/{campaign.id}/transition", data={"to_state": "open", "csrf_token": token}
+    )
+    assert opened.status_code == 303
+
+
+def test_pins_change_only_in_draft_and_keep_one_version_per_key(
+    registry: Session, client: TestClient
+) -> None:
+    admin = make_user(registry, Role.admin)
+    token = login(client, admin)
+    campaign = _campaign(registry)
+    register_candidate(registry, campaign=campaign, code="69123", actor=admin)
+    citizen = surveys.default_instruments()["citizen"]
+    first = publish(registry, instrument=citizen, actor=None).version
+    changed = citizen.model_copy(
+        update={"title": citizen.title.model_copy(update={"fr": "Votre avis compte"})}
+    )
+    second = publish(registry, instrument=changed, actor=None).version
+    registry.commit()
+    for version in (first, second):
+        response = client.post(
+            f"/campaigns/{campaign.id}/instruments",
+            data={"csrf_token": token, "version_id": str(version.id)},
+        )
+        assert response.status_code == 303
+    pins = registry.exec(select(CampaignInstrument)).all()
+    assert [(p.instrument_key, p.instrument_version_id) for p in pins] == [("citizen", second.id)]
+    unknown = client.post(
+        f"/campaigns/{campaign.id}/instruments", data={"csrf_token": token, "version_id": "999999"}
+    )
+    assert unknown.status_code == 422
+    _publish_and_pin(registry, campaign)
+    opened_response = client.post(
+        f"/campaigns/{campaign.id}/transition", data={"to_state": "open", "csrf_token": token}
+    )
+    assert opened_response.status_code == 303
+    registry.refresh(campaign)
+    assert campaign.state == "open"
+    with pytest.raises(Conflict):
+        pin_instrument(registry, campaign=campaign, version_id=first.id or 0, actor=admin)

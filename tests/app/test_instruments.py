@@ -86,3 +86,15 @@ def test_admin_lists_and_previews_every_default(session: Session, client: TestCl
         assert page.status_code == 200, version.key
         assert "<fieldset" in page.text and "<legend>" in page.text
     assert client.get("/admin/instruments/999999").status_code == 404
+
+
+def test_orm_changes_to_a_published_version_are_refused(session: Session) -> None:
+    row = publish(session, instrument=surveys.default_instruments()["citizen"], actor=None).version
+    session.commit()
+    row.title_fr = "Réécrit en douce"
+    session.add(row)
+    with pytest.raises(sa.exc.DatabaseError, match="immutable"):
+        session.commit()
+    session.rollback()
+    session.refresh(row)
+    assert row.title_fr != "Réécrit en douce"
