@@ -84,6 +84,12 @@ def test_login_registry_and_campaign_pages(
     assert "q=saint" in page.url
     check_page(page, axe_source, f"registry-search-{size}")
 
+    page.goto(live_server + "/admin/instruments")
+    check_page(page, axe_source, f"instruments-{size}")
+    page.get_by_role("link", name="Votre avis sur votre démarche").first.click()
+    page.wait_for_selector("fieldset legend")
+    check_page(page, axe_source, f"instrument-preview-{size}")
+
     page.goto(live_server + "/does-not-exist")
     check_page(page, axe_source, f"not-found-{size}")
     # The wrong password (400) and the missing page (404) are deliberate; anything else, such as
