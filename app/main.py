@@ -12,6 +12,7 @@ from app import pages
 from app.accounts import routes as accounts_routes
 from app.authorities import routes as authorities_routes
 from app.campaigns import routes as campaigns_routes
+from app.collection import routes as collection_routes
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine
 from app.core.handlers import install_error_handlers
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_routes.router)
     app.include_router(campaigns_routes.api_router)
     app.include_router(instruments_routes.router)
+    app.include_router(collection_routes.api_router)
     return app

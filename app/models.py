@@ -4,6 +4,7 @@ from app.accounts.models import AccountInvitation, User
 from app.audit.models import AuditEvent
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
+from app.collection.models import Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
 
@@ -17,5 +18,7 @@ __all__ = [
     "Candidate",
     "InstrumentVersion",
     "RateLimitCounter",
+    "Response",
+    "SurveyDraft",
     "User",
 ]

@@ -134,6 +134,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         var_dir=tmp_path_factory.mktemp("var"),
         login_max_failures=3,
         login_window_seconds=600,
+        public_submissions_per_window=100_000,
     )
 
 
@@ -225,3 +226,85 @@ def registry(session: Session) -> Session:
     import_registry(session, text=registry_sample_text())
     session.commit()
     return session
+
+
+@pytest.fixture(scope="session")
+def live_server_url(application: FastAPI) -> Iterator[str]:
+    """The test application served by a real uvicorn on 127.0.0.1 (real HTTP, real sockets)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+OPEN_YEAR = 2030
+OPEN_CANDIDATES = ("69123", "01001", "75056")
+
+
+@pytest.fixture
+def open_campaign(registry: Session, settings: Settings):
+    """An open campaign of the test organiser with three candidates and the default instruments."""
+    from datetime import date
+
+    import surveys
+    from app.campaigns.schemas import CampaignCreate
+    from app.campaigns.service import (
+        create_campaign,
+        pin_latest_versions,
+        register_candidate,
+        transition,
+    )
+    from app.instruments.service import publish
+
+    campaign = create_campaign(
+        registry,
+        data=CampaignCreate(
+            year=OPEN_YEAR, name="Ouverte", opens_at=date(2030, 1, 1), closes_at=date(2030, 12, 1)
+        ),
+        organiser=settings.organiser,
+        actor=None,
+    )
+    for code in OPEN_CANDIDATES:
+        register_candidate(registry, campaign=campaign, code=code, actor=None)
+    for instrument in surveys.default_instruments().values():
+        publish(registry, instrument=instrument, actor=None)
+    pin_latest_versions(registry, campaign=campaign, actor=None)
+    transition(registry, campaign=campaign, to_state="open", actor=None)
+    registry.commit()
+    return campaign
+
+
+VALID_ANSWERS = {
+    "channel": "guichet",
+    "overall": 3,
+    "satisfied": 4,
+    "trust": 3,
+    "effective": 5,
+    "ease": 4,
+    "efficiency": 2,
+    "equity": "na",
+    "employees": 5,
+    "courtesy": 4,
+    "clarity": 4,
+    "delay_kept": "yes",
+    "age_band": "30_44",
+    "comment": "Très bon accueil, merci.",
+}

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Login throttling: failures allowed per client address and per account in a window.
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
+    # Public survey submissions allowed per client address in a window. Generous: a counter's
+    # kiosk tablet or a mobile carrier's shared address sends many honest responses.
+    public_submissions_per_window: int = Field(default=120, ge=1)
+    public_window_seconds: int = Field(default=600, ge=1)
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
     invitation_valid_days: int = Field(default=14, ge=1)
     secure_cookies: bool = False

@@ -85,6 +85,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         status_code=exc.status_code,
         message=exc.message,
         field=exc.field,
+        errors=getattr(exc, "errors", None),
         headers=headers,
     )
 

@@ -53,8 +53,21 @@ def publish(session: Session, *, instrument: surveys.Instrument, actor: User | N
 
 
 def load_published(version: InstrumentVersion) -> surveys.Instrument:
-    """The instrument exactly as published (what answers stored against it were checked with)."""
-    return surveys.instrument_from_dict(version.content)
+    """The instrument exactly as published (what answers stored against it were checked with).
+
+    Published versions never change, so the parsed instrument is cached by (id, sha256).
+    """
+    key = (version.id or 0, version.sha256)
+    instrument = _PARSED.get(key)
+    if instrument is None:
+        instrument = surveys.instrument_from_dict(version.content)
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = instrument
+    return instrument
+
+
+_PARSED: dict[tuple[int, str], surveys.Instrument] = {}
 
 
 def get_version(session: Session, *, version_id: int) -> InstrumentVersion:

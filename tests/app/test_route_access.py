@@ -31,6 +31,8 @@ PUBLIC_ROUTES = {
     "invitation": "the token in the link is the credential",
     "invitation_submit": "the token in the link is the credential",
     "set_language": "a display preference cookie",
+    "api_campaign_survey": "the published questionnaire is public",
+    "api_submit_response": "anonymous citizens answer (rate-limited, validated, no personal data)",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 

@@ -1,0 +1,61 @@
+"""Citizen responses and the drafts that carry answers between the pages of the form.
+
+No address, user agent, account or tracking identifier is ever stored with either.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.core.timeutil import UTCDateTime, utcnow
+
+
+class ResponseSource(StrEnum):
+    link = "link"
+    qr = "qr"
+    invitation = "invitation"
+    api = "api"
+
+
+class Response(SQLModel, table=True):
+    __tablename__ = "responses"
+    __table_args__ = (sa.Index("ix_responses_campaign_authority", "campaign_id", "authority_code"),)
+
+    # The client-generated UUID is the idempotency key (as ODK's instanceID).
+    id: uuid.UUID = Field(primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id")
+    authority_code: str = Field(foreign_key="authorities.code", max_length=12)
+    instrument_version_id: int = Field(foreign_key="instrument_versions.id")
+    channel: str | None = Field(default=None, max_length=20)
+    source: str = Field(max_length=20)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answers: dict[str, Any] = Field(sa_type=sa.JSON)
+    # Optional weighting variables (age band, sex), copied out of the answers for calibration.
+    profile: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # sha256 of what was submitted: a replay with the same id must carry the same content.
+    content_sha256: str = Field(max_length=64)
+    quality_flags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # Flagged responses are kept but left out of scoring unless a reviewer reinstates them.
+    excluded: bool = False
+
+
+class SurveyDraft(SQLModel, table=True):
+    __tablename__ = "survey_drafts"
+
+    # Random, carried in the form's URL: it becomes the response id on submission.
+    id: uuid.UUID = Field(primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id")
+    authority_code: str = Field(foreign_key="authorities.code", max_length=12)
+    channel: str | None = Field(default=None, max_length=20)
+    source: str = Field(max_length=20)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    submitted: bool = False

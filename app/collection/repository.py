@@ -1,0 +1,45 @@
+"""Queries on responses and drafts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, func, select
+
+from app.collection.models import Response, SurveyDraft
+
+
+def insert_response_once(session: Session, values: dict[str, Any]) -> bool:
+    """Insert unless the id exists (atomic on both databases); True when this call inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Response.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c.id])
+        .returning(table.c.id)
+    )
+    # RETURNING gives a row only when this statement inserted (rowcount is unreliable here).
+    return session.execute(statement).first() is not None
+
+
+def get_response(session: Session, response_id: uuid.UUID) -> Response | None:
+    return session.get(Response, response_id)
+
+
+def get_draft(session: Session, draft_id: uuid.UUID) -> SurveyDraft | None:
+    return session.get(SurveyDraft, draft_id)
+
+
+def count_responses(
+    session: Session, *, campaign_id: int, authority_code: str | None = None
+) -> int:
+    statement = (
+        select(func.count()).select_from(Response).where(col(Response.campaign_id) == campaign_id)
+    )
+    if authority_code is not None:
+        statement = statement.where(col(Response.authority_code) == authority_code)
+    return int(session.exec(statement).one())

@@ -1,0 +1,281 @@
+"""Collecting citizen answers: what survey a link opens, validation, and exactly-once storage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+import surveys
+from app.authorities import repository as authorities_repository
+from app.authorities.models import Authority
+from app.campaigns import repository as campaigns_repository
+from app.campaigns.models import Campaign, CampaignState, CandidateStatus
+from app.campaigns.schemas import Channel
+from app.collection import repository
+from app.collection.models import Response, ResponseSource, SurveyDraft
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import _
+from app.core.timeutil import utcnow
+from app.instruments.models import InstrumentVersion
+from app.instruments.service import load_published
+
+# A citizen cannot read and answer a dozen statements in less time than this.
+TOO_FAST_SECONDS = 20
+# Straight-lining: at least this many agreement answers, all identical.
+STRAIGHT_LINE_MIN_ITEMS = 6
+MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?]")
+
+
+class InvalidAnswers(InvalidInput):
+    """Answers refused item by item; ``errors`` name each item and say what is wrong."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        super().__init__(summary, field=errors[0]["field"] if errors else None)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class SurveyTarget:
+    """What a public link opens: an open campaign, a registered candidate, the pinned survey."""
+
+    campaign: Campaign
+    authority: Authority
+    version: InstrumentVersion
+    instrument: surveys.Instrument
+
+
+def survey_target(
+    session: Session, *, organiser: str, year: int, authority_code: str
+) -> SurveyTarget:
+    campaign = campaigns_repository.get_by_year(session, organiser=organiser, year=year)
+    if campaign is None:
+        raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="campaign")
+    if campaign.state != CampaignState.open:
+        raise Conflict(
+            _("The %(year)d campaign is not collecting answers at the moment.") % {"year": year},
+            field="campaign",
+        )
+    authority = authorities_repository.get(session, authority_code.upper())
+    candidate = (
+        campaigns_repository.get_candidate(session, campaign.id or 0, authority.code)
+        if authority
+        else None
+    )
+    if authority is None or candidate is None or candidate.status != CandidateStatus.registered:
+        raise NotFound(
+            _("%(code)s is not a candidate of the %(year)d campaign.")
+            % {"code": authority_code, "year": year},
+            field="authority",
+        )
+    survey_pin = next(
+        (
+            version
+            for _pin, version in campaigns_repository.pinned_instruments(session, campaign.id or 0)
+            if version.kind == "survey"
+        ),
+        None,
+    )
+    if survey_pin is None:
+        raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
+    return SurveyTarget(
+        campaign=campaign,
+        authority=authority,
+        version=survey_pin,
+        instrument=load_published(survey_pin),
+    )
+
+
+def _markup_errors(instrument: surveys.Instrument, answers: dict[str, Any]) -> list[dict[str, str]]:
+    errors = []
+    text_items = {item.key for item in instrument.items if item.type == "text"}
+    for key, value in answers.items():
+        if key in text_items and isinstance(value, str) and MARKUP.search(value):
+            errors.append(
+                {
+                    "field": f"answers.{key}",
+                    "code": "markup",
+                    "message": _("Plain text only: remove the < > markup."),
+                }
+            )
+    return errors
+
+
+def _item_errors(validation: surveys.AnswerValidation) -> list[dict[str, str]]:
+    return [
+        {"field": f"answers.{error.item}", "code": error.code, "message": error.message}
+        for error in validation.errors
+    ]
+
+
+def validate_page(
+    instrument: surveys.Instrument, answers: dict[str, Any], *, section: str | None
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Check answers (for one page, or all when ``section`` is None); returns clean answers."""
+    errors = _markup_errors(instrument, answers)
+    validation = surveys.validate_answers(
+        instrument, answers, sections=[section] if section is not None else None
+    )
+    return dict(validation.answers), errors + _item_errors(validation)
+
+
+def quality_flags(
+    instrument: surveys.Instrument,
+    answers: dict[str, Any],
+    *,
+    started_at: datetime | None,
+    submitted_at: datetime,
+) -> list[str]:
+    flags = []
+    if started_at is not None and (submitted_at - started_at).total_seconds() < TOO_FAST_SECONDS:
+        flags.append("too_fast")
+    agreements = [
+        answers[item.key]
+        for item in instrument.items
+        if item.type == "likert5" and isinstance(answers.get(item.key), int)
+    ]
+    if len(agreements) >= STRAIGHT_LINE_MIN_ITEMS and len(set(agreements)) == 1:
+        flags.append("straight_lining")
+    return flags
+
+
+def _content_sha256(target: SurveyTarget, channel: str | None, answers: dict[str, Any]) -> str:
+    payload = {
+        "campaign": target.campaign.id,
+        "authority": target.authority.code,
+        "channel": channel,
+        "answers": answers,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _reconcile_channel(
+    instrument: surveys.Instrument, answers: dict[str, Any], channel: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The link's channel fills the questionnaire's channel item, and they must agree."""
+    channel_item = instrument.channel_item
+    if channel_item is None:
+        return answers, channel
+    answered = answers.get(channel_item.key)
+    if answered in (None, "") and channel is not None:
+        return {**answers, channel_item.key: channel}, channel
+    if channel is not None and answered is not None and answered != channel:
+        raise InvalidAnswers(
+            [
+                {
+                    "field": f"answers.{channel_item.key}",
+                    "code": "channel_mismatch",
+                    "message": _("The answer says %(answer)s but the channel is %(channel)s.")
+                    % {"answer": answered, "channel": channel},
+                }
+            ]
+        )
+    return answers, answered if isinstance(answered, str) else channel
+
+
+def submit_response(
+    session: Session,
+    *,
+    target: SurveyTarget,
+    response_id: uuid.UUID,
+    answers: dict[str, Any],
+    channel: str | None,
+    source: ResponseSource,
+    started_at: datetime | None,
+) -> tuple[Response, bool]:
+    """Store a response exactly once. Returns (response, created).
+
+    A replay of the same id with the same content returns the stored response; the same id
+    with other content is a conflict. Concurrent replays are settled by the database's primary
+    key (insert-or-nothing), never by a read-then-write race.
+    """
+    if channel is not None and channel not in {c.value for c in Channel}:
+        raise InvalidInput(
+            _("Unknown channel: %(channel)s.") % {"channel": channel}, field="channel"
+        )
+    answers, channel = _reconcile_channel(target.instrument, answers, channel)
+    clean, errors = validate_page(target.instrument, answers, section=None)
+    if errors:
+        raise InvalidAnswers(errors)
+    submitted_at = utcnow()
+    if started_at is not None and started_at > submitted_at:
+        started_at = None  # a client clock ahead of ours says nothing about speed
+    flags = quality_flags(
+        target.instrument, clean, started_at=started_at, submitted_at=submitted_at
+    )
+    profile = {
+        item.key: clean[item.key]
+        for item in target.instrument.weighting_variables
+        if item.key in clean
+    }
+    sha256 = _content_sha256(target, channel, clean)
+    inserted = repository.insert_response_once(
+        session,
+        {
+            "id": response_id,
+            "campaign_id": target.campaign.id,
+            "authority_code": target.authority.code,
+            "instrument_version_id": target.version.id,
+            "channel": channel,
+            "source": source.value,
+            "started_at": started_at,
+            "submitted_at": submitted_at,
+            "answers": clean,
+            "profile": profile or None,
+            "content_sha256": sha256,
+            "quality_flags": flags,
+            "excluded": bool(flags),
+        },
+    )
+    existing = repository.get_response(session, response_id)
+    assert existing is not None
+    if not inserted and existing.content_sha256 != sha256:
+        raise Conflict(_("A different response was already received with this id."), field="id")
+    return existing, inserted
+
+
+# --- drafts: the multi-page form keeps its answers on the server ---------------------------
+
+
+def load_draft(
+    session: Session, *, draft_id: uuid.UUID, target: SurveyTarget
+) -> SurveyDraft | None:
+    draft = repository.get_draft(session, draft_id)
+    if draft is None:
+        return None
+    if draft.campaign_id != target.campaign.id or draft.authority_code != target.authority.code:
+        raise NotFound(_("This questionnaire link does not match its authority."))
+    return draft
+
+
+def save_draft(
+    session: Session,
+    *,
+    draft_id: uuid.UUID,
+    target: SurveyTarget,
+    answers: dict[str, Any],
+    channel: str | None,
+    source: ResponseSource,
+) -> SurveyDraft:
+    draft = load_draft(session, draft_id=draft_id, target=target)
+    if draft is None:
+        draft = SurveyDraft(
+            id=draft_id,
+            campaign_id=target.campaign.id or 0,
+            authority_code=target.authority.code,
+            channel=channel,
+            source=source.value,
+        )
+    draft.answers = answers
+    draft.updated_at = utcnow()
+    session.add(draft)
+    session.flush()
+    return draft
