@@ -41,6 +41,7 @@ DEMO_CANDIDATES_PER_CATEGORY = {
     "intercommunalites": 24,
     "departements-regions": 12,
 }
+DEMO_AUTHORITY = "69123"  # Lyon: the demo authority contact's town
 RETURNING_SHARE = 0.8  # most candidates come back the next year, as in real barometers
 
 
@@ -73,10 +74,15 @@ def _pick_candidates(
         category = config.category_for(authority.kind, authority.population)
         if category is not None:
             by_category[category.key].append(authority.code)
-    return {
+    picked = {
         key: sorted(rng.sample(codes, min(len(codes), DEMO_CANDIDATES_PER_CATEGORY.get(key, 10))))
         for key, codes in by_category.items()
     }
+    # The demo authority contact's town is always a candidate, so its scorecard exists.
+    for key, codes in picked.items():
+        if DEMO_AUTHORITY in by_category[key] and DEMO_AUTHORITY not in codes:
+            picked[key] = sorted([*codes[1:], DEMO_AUTHORITY])
+    return picked
 
 
 def _next_year_candidates(
@@ -89,6 +95,8 @@ def _next_year_candidates(
     codes: list[str] = []
     for key, previous in picked.items():
         keep = rng.sample(previous, round(len(previous) * RETURNING_SHARE))
+        if DEMO_AUTHORITY in previous and DEMO_AUTHORITY not in keep:
+            keep = [*keep[1:], DEMO_AUTHORITY]
         newcomers = [code for code in pool.get(key, []) if code not in previous]
         codes.extend(keep + newcomers[: len(previous) - len(keep)])
     return sorted(codes)
@@ -151,7 +159,7 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
 
 def _ensure_accounts(session: Session, *, rng: random.Random, config: CampaignConfig) -> User:
     # The demo authority contact belongs to a mid-sized town that is a candidate both years.
-    authority_code = "69123"  # Lyon, present in every registry
+    authority_code = DEMO_AUTHORITY
     admin: User | None = None
     for account in demo_accounts(authority_code):
         user = accounts_repository.get_by_email(session, account.email)

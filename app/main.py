@@ -60,4 +60,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_routes.api_router)
     app.include_router(instruments_routes.router)
     app.include_router(collection_routes.api_router)
+    app.include_router(collection_routes.router)
     return app

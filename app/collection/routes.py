@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
+import surveys
+from app.authorities import service as authorities_service
+from app.campaigns.schemas import Channel
+from app.collection import repository as collection_repository
 from app.collection import service
 from app.collection.models import ResponseSource
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
 from app.core import ratelimit
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
-from app.core.i18n import _
+from app.core.i18n import _, get_locale
 from app.core.security import keyed_hash
+from app.core.templating import render
 
 api_router = APIRouter(prefix="/api/v1", tags=["collection"])
 
@@ -106,3 +114,292 @@ def api_submit_response(
     if created:
         ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
     return JSONResponse({"id": str(response.id)}, status_code=201 if created else 200)
+
+
+# --- the public questionnaire (works without JavaScript; htmx refreshes skip logic live) ----
+
+router = APIRouter()
+
+
+def _source(src: str) -> ResponseSource:
+    return ResponseSource.qr if src == "qr" else ResponseSource.link
+
+
+def _channel(canal: str | None) -> str | None:
+    return canal if canal in {c.value for c in Channel} else None
+
+
+def _posted_answers(form: FormData, page: surveys.FormPage) -> dict[str, Any]:
+    """The answers of one page, as posted (empty means unanswered)."""
+    posted: dict[str, Any] = {}
+    for item in page.items:
+        if not item.answerable:
+            continue
+        if item.type == "choice_many":
+            values = [v for v in form.getlist(item.key) if isinstance(v, str) and v]
+            if values:
+                posted[item.key] = values
+        else:
+            value = form.get(item.key)
+            if isinstance(value, str) and value.strip():
+                posted[item.key] = value.strip() if item.type != "text" else value
+    return posted
+
+
+def _merge(draft_answers: dict[str, Any], page: surveys.FormPage, posted: dict[str, Any]):
+    merged = {k: v for k, v in draft_answers.items() if k not in {i.key for i in page.items}}
+    merged.update(posted)
+    return merged
+
+
+def _page_context(
+    request: Request,
+    target: service.SurveyTarget,
+    *,
+    draft_id: uuid.UUID,
+    answers: dict[str, Any],
+    page_number: int,
+    errors: dict[str, str],
+    canal: str | None,
+    source: str,
+) -> dict[str, Any]:
+    pages = surveys.form_pages(target.instrument, answers)
+    page_number = max(1, min(page_number, len(pages)))
+    page = pages[page_number - 1]
+    path_params = {"year": target.campaign.year, "code": target.authority.code}
+    error_targets = {}
+    labels = {}
+    for item in page.items:
+        error_targets[item.key] = f"item-{item.key}-0" if item.options else f"item-{item.key}"
+        labels[item.key] = item.label.get(get_locale())
+    return {
+        "instrument": target.instrument,
+        "authority": target.authority,
+        "page": page,
+        "page_number": page_number,
+        "page_count": len(pages),
+        "answers": answers,
+        "errors": errors,
+        "error_targets": error_targets,
+        "labels": labels,
+        "canal": canal,
+        "source": source,
+        "action": request.url_for("survey_page_submit", draft_id=draft_id, **path_params).path,
+        "live_action": request.url_for("survey_live", draft_id=draft_id, **path_params).path,
+    }
+
+
+def _target(session: SessionDep, settings: Settings, year: int, code: str) -> service.SurveyTarget:
+    return service.survey_target(
+        session, organiser=settings.organiser, year=year, authority_code=code
+    )
+
+
+@router.get("/s/{year}/{code}", name="survey_start")
+def survey_start(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    code: str,
+    canal: Annotated[str, Query(max_length=20)] = "",
+    src: Annotated[str, Query(max_length=10)] = "link",
+) -> Response:
+    """The public link (printed as a QR code at the counter): the questionnaire's first page."""
+    target = _target(session, settings, year, code)
+    channel = _channel(canal)
+    channel_item = target.instrument.channel_item
+    answers = {channel_item.key: channel} if channel and channel_item else {}
+    context = _page_context(
+        request,
+        target,
+        draft_id=uuid.uuid4(),
+        answers=answers,
+        page_number=1,
+        errors={},
+        canal=channel,
+        source=_source(src).value,
+    )
+    return render(request, "collection/survey.html", context)
+
+
+@router.get("/s/{year}/{code}/r/{draft_id}", name="survey_page")
+def survey_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+    page: Annotated[int, Query(ge=1, le=100)] = 1,
+) -> Response:
+    target = _target(session, settings, year, code)
+    if collection_repository.get_response(session, draft_id) is not None:
+        return RedirectResponse(
+            request.url_for("survey_thanks", year=year, code=target.authority.code).path,
+            status_code=303,
+        )
+    draft = service.load_draft(session, draft_id=draft_id, target=target)
+    context = _page_context(
+        request,
+        target,
+        draft_id=draft_id,
+        answers=draft.answers if draft else {},
+        page_number=page,
+        errors={},
+        canal=draft.channel if draft else None,
+        source=draft.source if draft else ResponseSource.link.value,
+    )
+    return render(request, "collection/survey.html", context)
+
+
+@router.post("/s/{year}/{code}/r/{draft_id}", name="survey_page_submit")
+async def survey_page_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+) -> Response:
+    target = _target(session, settings, year, code)
+    thanks = request.url_for("survey_thanks", year=year, code=target.authority.code).path
+    if collection_repository.get_response(session, draft_id) is not None:
+        return RedirectResponse(thanks, status_code=303)  # a double click or a replayed POST
+    form = await request.form()
+    if form.get("website"):
+        # The honeypot: only robots fill a field people cannot see. Nothing is stored.
+        return RedirectResponse(thanks, status_code=303)
+    try:
+        page_number = int(str(form.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    canal = _channel(str(form.get("canal", "")))
+    source = _source(str(form.get("src", "")))
+    draft = service.load_draft(session, draft_id=draft_id, target=target)
+    previous = dict(draft.answers) if draft else {}
+    pages = surveys.form_pages(target.instrument, previous)
+    page_number = max(1, min(page_number, len(pages)))
+    answers = _merge(
+        previous, pages[page_number - 1], _posted_answers(form, pages[page_number - 1])
+    )
+    # Skip logic may add or remove pages once this page's answers are known.
+    pages = surveys.form_pages(target.instrument, answers)
+    page_number = min(page_number, len(pages))
+    current = pages[page_number - 1]
+    service.save_draft(
+        session, draft_id=draft_id, target=target, answers=answers, channel=canal, source=source
+    )
+    base_url = request.url_for(
+        "survey_page", year=year, code=target.authority.code, draft_id=draft_id
+    ).path
+    if form.get("action") == "back":
+        return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
+    _clean, problems = service.validate_page(
+        target.instrument, answers, section=current.section.key
+    )
+    page_keys = {item.key for item in current.items}
+    errors = {
+        p["field"].removeprefix("answers."): _answer_message(p)
+        for p in problems
+        if p["field"].removeprefix("answers.") in page_keys
+    }
+    if errors:
+        context = _page_context(
+            request,
+            target,
+            draft_id=draft_id,
+            answers=answers,
+            page_number=page_number,
+            errors=errors,
+            canal=canal,
+            source=source.value,
+        )
+        return render(request, "collection/survey.html", context, status_code=400)
+    if page_number < len(pages):
+        return RedirectResponse(f"{base_url}?page={page_number + 1}", status_code=303)
+    bucket = enforce_public_limit(session, settings, request)
+    try:
+        _response, created = service.submit_response(
+            session,
+            target=target,
+            response_id=draft_id,
+            answers=answers,
+            channel=None,
+            source=source,
+            started_at=draft.started_at if draft else None,
+        )
+    except service.InvalidAnswers as exc:
+        # An earlier page no longer validates (e.g. its answers were edited elsewhere).
+        first = exc.errors[0]["field"].removeprefix("answers.")
+        page_of = next(
+            (n for n, p in enumerate(pages, start=1) if first in {i.key for i in p.items}), 1
+        )
+        return RedirectResponse(f"{base_url}?page={page_of}", status_code=303)
+    if created:
+        ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
+    service.discard_draft(session, draft_id=draft_id)
+    return RedirectResponse(thanks, status_code=303)
+
+
+@router.post("/s/{year}/{code}/r/{draft_id}/live", name="survey_live")
+async def survey_live(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+) -> Response:
+    """htmx: the current page again with skip logic applied to what was just chosen."""
+    target = _target(session, settings, year, code)
+    form = await request.form()
+    try:
+        page_number = int(str(form.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    draft = service.load_draft(session, draft_id=draft_id, target=target)
+    previous = dict(draft.answers) if draft else {}
+    pages = surveys.form_pages(target.instrument, previous)
+    page_number = max(1, min(page_number, len(pages)))
+    answers = _merge(
+        previous, pages[page_number - 1], _posted_answers(form, pages[page_number - 1])
+    )
+    context = _page_context(
+        request,
+        target,
+        draft_id=draft_id,
+        answers=answers,
+        page_number=page_number,
+        errors={},
+        canal=None,
+        source=ResponseSource.link.value,
+    )
+    return render(request, "collection/_page_items.html", context)
+
+
+@router.get("/s/{year}/{code}/merci", name="survey_thanks")
+def survey_thanks(
+    request: Request, session: SessionDep, settings: SettingsDep, year: int, code: str
+) -> Response:
+    authority = authorities_service.get_authority(session, code=code.upper())
+    return render(request, "collection/thanks.html", {"authority": authority, "year": year})
+
+
+@router.get("/confidentialite", name="privacy")
+def privacy(request: Request) -> Response:
+    return render(request, "collection/privacy.html")
+
+
+def _answer_message(problem: dict[str, str]) -> str:
+    """Messages citizens understand, by error code (the API keeps the technical ones)."""
+    messages = {
+        "required": _("Please answer this question."),
+        "invalid_choice": _("Choose one of the proposed answers."),
+        "out_of_range": _("This value is outside the allowed range."),
+        "invalid_type": _("This answer is not in the expected format."),
+        "too_long": _("This text is too long."),
+        "invalid_date": _("Enter a valid date."),
+        "markup": _("Plain text only: remove the < > markup."),
+    }
+    return messages.get(problem["code"], problem["message"])

@@ -279,3 +279,10 @@ def save_draft(
     session.add(draft)
     session.flush()
     return draft
+
+
+def discard_draft(session: Session, *, draft_id: uuid.UUID) -> None:
+    """Once the response is stored its draft is deleted: answers are never kept twice."""
+    draft = repository.get_draft(session, draft_id)
+    if draft is not None:
+        session.delete(draft)

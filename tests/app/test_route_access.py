@@ -33,6 +33,12 @@ PUBLIC_ROUTES = {
     "set_language": "a display preference cookie",
     "api_campaign_survey": "the published questionnaire is public",
     "api_submit_response": "anonymous citizens answer (rate-limited, validated, no personal data)",
+    "survey_start": "the public questionnaire link",
+    "survey_page": "a page of the public questionnaire (its draft id is the capability)",
+    "survey_page_submit": "anonymous citizens answer, page by page",
+    "survey_live": "skip logic refresh of the public questionnaire",
+    "survey_thanks": "the thank-you page",
+    "privacy": "the privacy notice",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
