@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -155,7 +156,9 @@ def _order_statistic(maxima: np.ndarray, level: float) -> np.ndarray:
     k = min(n_draws - 1, int(np.ceil(level * n_draws)) - 1)
     half = 2.0 * np.sqrt(n_draws * level * (1.0 - level))
     ranks = [max(0, int(np.floor(k - half))), k, min(n_draws - 1, int(np.ceil(k + half)))]
-    return np.partition(maxima, ranks, axis=-1)[..., ranks].astype(float)
+    # One partition at the lowest rank, then a sort of the (small) upper tail.
+    tail = np.sort(np.partition(maxima, ranks[0], axis=-1)[..., ranks[0] :], axis=-1)
+    return tail[..., [rank - ranks[0] for rank in ranks]].astype(float)
 
 
 def _blocks(n_rows: int, p: int, n_draws: int) -> list[slice]:
@@ -168,11 +171,12 @@ _buffers = threading.local()
 
 def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Per-thread reusable float32 buffer: fresh 10 MB arrays per block cost page faults."""
+    size = math.prod(shape)
     cached = getattr(_buffers, name, None)
-    if cached is None or cached.size < int(np.prod(shape)):
-        cached = np.empty(int(np.prod(shape)), dtype=np.float32)
+    if cached is None or cached.size < size:
+        cached = np.empty(size, dtype=np.float32)
         setattr(_buffers, name, cached)
-    return cached[: int(np.prod(shape))].reshape(shape)
+    return cached[:size].reshape(shape)
 
 
 def _block_maxima(
@@ -207,12 +211,18 @@ def _marginal_critical(
 
 # Memory allowed for the per-group maxima kept between stepdown steps.
 _GROUP_BYTES = 600_000_000
-_GROUP_SIZE = 32
+_GROUP_SIZE = 16
+# Units per block of the first step (a multiple of _GROUP_SIZE).
+_PAIR_SIZE = 32
+# First step by pairs of blocks when the weights are symmetric (False: row by row).
+_PAIRED_FIRST_STEP = True
+# Draws per block in the first step: a block of group × group × draws stays in cache.
+_DRAW_BLOCK = 256
 
 
 def _grouped_fits(p: int, n_draws: int) -> bool:
-    groups = -(-p // _GROUP_SIZE)
-    return 2 * p * groups * n_draws * 4 <= _GROUP_BYTES
+    padded = -(-p // _PAIR_SIZE) * _PAIR_SIZE
+    return 2 * padded * (padded // _GROUP_SIZE) * n_draws * 4 <= _GROUP_BYTES
 
 
 def _marginal_stepdown_grouped(
@@ -227,26 +237,32 @@ def _marginal_stepdown_grouped(
     """Marginal stepdown keeping, per unit and draw, the maxima of groups of rivals.
 
     Units are sorted by estimate and cut into groups of ``_GROUP_SIZE`` rivals; the first
-    step stores, for every unit ``j``, draw and group, the maximum of each side's
-    statistics. A stepdown step removes hypotheses, which only touches a few groups
-    (rivals rejected together are neighbours in the order): those groups are recomputed,
-    the others reused, so later steps cost a small fraction of the first one. Results are
-    identical to recomputing every maximum. ``worse`` and ``better`` are updated in place.
+    step stores, for every unit ``j``, side (``H_jk`` or ``H_kj``), group and draw, the
+    maximum over the group of the side's statistics. A stepdown step removes hypotheses:
+    a side of a group whose rivals are all rejected drops to 0 (what a zero weight gives),
+    a side with some rivals rejected is recomputed, the others are reused, so later steps
+    cost a small fraction of the first one. The first step works on pairs of blocks of
+    units: ``(Z_j - Z_k)·w_jk`` and ``(Z_k - Z_j)·w_kj`` are exact negatives in floating
+    point when the weights are symmetric, so one block of products serves ``j``'s row and
+    ``k``'s row, half the arithmetic, over blocks of draws that stay in cache. Results are
+    identical to recomputing every maximum (tested). ``worse`` and ``better`` are updated
+    in place.
     """
     p, n_draws = draws.shape
     order = np.argsort(values, kind="stable")
-    size = _GROUP_SIZE
-    groups = -(-p // size)
-    padded = groups * size
+    size, pair = _GROUP_SIZE, _PAIR_SIZE
+    padded = -(-p // pair) * pair
+    groups, per_pair = padded // size, pair // size
     sorted_draws = np.zeros((padded, n_draws), dtype=np.float32)
     sorted_draws[:p] = draws[order]
-    weights = np.zeros((p, padded), dtype=np.float32)
-    weights[:, :p] = inverse[np.ix_(order, order)]
+    weights = np.zeros((padded, padded), dtype=np.float32)
+    weights[:p, :p] = inverse[np.ix_(order, order)]
     t_sorted = t_stat[np.ix_(order, order)]
     worse_s = worse[np.ix_(order, order)]
     better_s = better[np.ix_(order, order)]
-    top_plus = np.empty((p, groups, n_draws), dtype=np.float32)
-    top_minus = np.empty((p, groups, n_draws), dtype=np.float32)
+    # top[j, 0, g, r]: max over rivals k in group g of (Z_j - Z_k)·w_jk over the open H_jk;
+    # top[j, 1, g, r]: the same for (Z_k - Z_j)·w_jk over the open H_kj; draw r.
+    top = np.empty((padded, 2, groups, n_draws), dtype=np.float32)
 
     def side_weights(j: int) -> tuple[np.ndarray, np.ndarray]:
         plus = weights[j].copy()
@@ -255,48 +271,92 @@ def _marginal_stepdown_grouped(
         minus[:p][better_s[j]] = 0
         return plus, minus
 
-    def first_step(rows: np.ndarray) -> None:
+    def group_maximum(j: int, side: int, g: int, side_weight: np.ndarray) -> None:
+        block = slice(g * size, (g + 1) * size)
+        scaled = _scratch("group_scaled", (size, n_draws))
+        out = top[j, side, g]
+        np.subtract(sorted_draws[j], sorted_draws[block], out=scaled)
+        np.multiply(scaled, side_weight[block, None], out=scaled)
+        if side == 0:
+            np.maximum.reduce(scaled, axis=0, out=out)
+        else:
+            np.minimum.reduce(scaled, axis=0, out=out)
+            np.negative(out, out=out)
+
+    def first_step_rows(rows: np.ndarray) -> None:
         for j in rows:
-            plus, minus = side_weights(j)
-            diff = _scratch("diff", (padded, n_draws))
-            scaled = _scratch("scaled", (padded, n_draws))
-            np.subtract(sorted_draws[j], sorted_draws, out=diff)
-            np.multiply(diff, plus[:, None], out=scaled)
-            np.maximum.reduce(scaled.reshape(groups, size, n_draws), axis=1, out=top_plus[j])
-            if not np.array_equal(plus, minus):
-                np.multiply(diff, minus[:, None], out=scaled)
-            # With both sides in the family one product serves both maxima.
-            np.minimum.reduce(scaled.reshape(groups, size, n_draws), axis=1, out=top_minus[j])
-            np.negative(top_minus[j], out=top_minus[j])
+            plus, minus = side_weights(int(j))
+            for g in range(groups):
+                group_maximum(int(j), 0, g, plus)
+                group_maximum(int(j), 1, g, minus)
+
+    def first_step_pairs(pairs: list[tuple[int, int]]) -> None:
+        for a, b in pairs:
+            rows_a = slice(a * pair, (a + 1) * pair)
+            rows_b = slice(b * pair, (b + 1) * pair)
+            groups_a = slice(a * per_pair, (a + 1) * per_pair)
+            groups_b = slice(b * per_pair, (b + 1) * per_pair)
+            pair_weights = weights[rows_a, rows_b, None]
+            for start in range(0, n_draws, _DRAW_BLOCK):
+                cols = slice(start, min(start + _DRAW_BLOCK, n_draws))
+                width = cols.stop - start
+                block = _scratch("pair", (pair, pair, width))
+                np.subtract(sorted_draws[rows_a, None, cols], sorted_draws[None, rows_b, cols],
+                            out=block)  # fmt: skip
+                np.multiply(block, pair_weights, out=block)
+                # Rows of block a: P_jk = (Z_j - Z_k)·w_jk grouped over k in block b.
+                by_row = block.reshape(pair, per_pair, size, width)
+                np.maximum.reduce(by_row, axis=2, out=top[rows_a, 0, groups_b, cols])
+                low = top[rows_a, 1, groups_b, cols]
+                np.minimum.reduce(by_row, axis=2, out=low)
+                np.negative(low, out=low)
+                if a != b:
+                    # Rows of block b: (Z_k - Z_j)·w_kj = -P_jk, grouped over j in block a.
+                    # (Reduced into a contiguous buffer: strided outputs are slow.)
+                    by_column = block.reshape(per_pair, size, pair, width)
+                    reduced = _scratch("reduced", (per_pair, pair, width))
+                    np.maximum.reduce(by_column, axis=1, out=reduced)
+                    top[rows_b, 1, groups_a, cols] = reduced.transpose(1, 0, 2)
+                    np.minimum.reduce(by_column, axis=1, out=reduced)
+                    np.negative(reduced, out=reduced)
+                    top[rows_b, 0, groups_a, cols] = reduced.transpose(1, 0, 2)
 
     workers = max(1, min(os.cpu_count() or 1, 4))
-    chunks = [chunk for chunk in np.array_split(np.arange(p), workers) if len(chunk)]
-    _parallel([partial(first_step, chunk) for chunk in chunks])
+    nothing_rejected = not (worse_s.any() or better_s.any())
+    if _PAIRED_FIRST_STEP and nothing_rejected and np.array_equal(weights, weights.T):
+        n_pairs = padded // pair
+        pairs = [(a, b) for a in range(n_pairs) for b in range(a, n_pairs)]
+        # Interleaved so each worker gets diagonal and off-diagonal pairs alike.
+        _parallel([partial(first_step_pairs, pairs[i::workers]) for i in range(workers)])
+    else:
+        chunks = [chunk for chunk in np.array_split(np.arange(p), workers) if len(chunk)]
+        _parallel([partial(first_step_rows, chunk) for chunk in chunks])
     critical = np.full((p, 3), np.inf)
     todo = np.arange(p)
     unstable = np.zeros(p, dtype=bool)
-    stale_plus = np.zeros((p, groups), dtype=bool)
-    stale_minus = np.zeros((p, groups), dtype=bool)
+    # stale[j, side, g]: 1 = recompute the side of the group, 2 = all its rivals rejected.
+    stale = np.zeros((p, 2, groups), dtype=np.int8)
+    live = np.zeros((p, padded), dtype=bool)
+    live[:, :p] = weights[:p, :p] > 0
 
     def later_step(rows: np.ndarray) -> None:
+        maxima = _scratch("maxima", (n_draws,))
         for j in rows:
-            plus, minus = side_weights(int(j))
-            for g in np.flatnonzero(stale_plus[j]):
-                block = slice(g * size, (g + 1) * size)
-                diff = sorted_draws[j] - sorted_draws[block]
-                top_plus[j, g] = (diff * plus[block, None]).max(axis=0)
-            for g in np.flatnonzero(stale_minus[j]):
-                block = slice(g * size, (g + 1) * size)
-                diff = sorted_draws[j] - sorted_draws[block]
-                top_minus[j, g] = -(diff * minus[block, None]).min(axis=0)
-            maxima = np.maximum(top_plus[j].max(axis=0), top_minus[j].max(axis=0))
+            side_of, group_of = np.nonzero(stale[j])
+            if len(side_of):
+                plus, minus = side_weights(int(j))
+                for side, g in zip(side_of.tolist(), group_of.tolist(), strict=True):
+                    if stale[j, side, g] == 2:
+                        top[j, side, g] = 0.0
+                    else:
+                        group_maximum(int(j), side, g, minus if side else plus)
+            np.maximum.reduce(top[j].reshape(2 * groups, n_draws), axis=0, out=maxima)
             critical[j] = _order_statistic(maxima, level)
 
     while len(todo):
         parts = [part for part in np.array_split(todo, workers) if len(part)]
         _parallel([partial(later_step, part) for part in parts])
-        stale_plus[:] = False
-        stale_minus[:] = False
+        stale[:] = 0
         low, crit, high = (critical[todo, i, None] for i in range(3))
         t_rows = t_sorted[todo]
         open_worse, open_better = ~worse_s[todo], ~better_s[todo]
@@ -310,14 +370,15 @@ def _marginal_stepdown_grouped(
         new_better[np.arange(len(todo)), todo] = False
         worse_s[todo] |= new_worse
         better_s[todo] |= new_better
-        padded_worse = np.zeros((len(todo), padded), dtype=bool)
-        padded_better = np.zeros((len(todo), padded), dtype=bool)
-        padded_worse[:, :p] = new_worse
-        padded_better[:, :p] = new_better
-        stale_plus[todo] = padded_worse.reshape(len(todo), groups, size).any(axis=2)
-        stale_minus[todo] = padded_better.reshape(len(todo), groups, size).any(axis=2)
-        changed = stale_plus[todo].any(axis=1) | stale_minus[todo].any(axis=1)
-        todo = todo[changed]
+        for side, new, done in ((0, new_worse, worse_s), (1, new_better, better_s)):
+            padded_new = np.zeros((len(todo), padded), dtype=bool)
+            padded_new[:, :p] = new
+            padded_open = live[todo].copy()
+            padded_open[:, :p] &= ~done[todo]
+            touched = padded_new.reshape(len(todo), groups, size).any(axis=2)
+            emptied = ~padded_open.reshape(len(todo), groups, size).any(axis=2)
+            stale[todo, side] = np.where(touched, np.where(emptied, 2, 1), 0)
+        todo = todo[stale[todo].reshape(len(todo), -1).any(axis=1)]
     inverse_order = np.empty(p, dtype=np.int64)
     inverse_order[order] = np.arange(p)
     worse[:] = worse_s[np.ix_(inverse_order, inverse_order)]

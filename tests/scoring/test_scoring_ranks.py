@@ -163,6 +163,50 @@ def test_grouped_stepdown_equals_plain_stepdown(monkeypatch):
     assert_allclose(grouped.critical_value, plain.critical_value)
 
 
+@pytest.mark.parametrize(
+    ("group", "pair", "draw_block"), [(16, 32, 256), (8, 16, 100), (32, 64, 512)]
+)
+def test_grouped_block_sizes_do_not_change_results(monkeypatch, group, pair, draw_block):
+    # p = 90 pads the last block; 4,000 draws leave a partial block of draws.
+    import scoring.ranks as ranks
+
+    rng = np.random.default_rng(11)
+    estimate, se = rng.normal(65, 6, 90), rng.uniform(1.0, 2.5, 90)
+    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
+    plain = rank_sets(estimate, se, seed=6, n_draws=4_000)
+    monkeypatch.setattr(ranks, "_GROUP_BYTES", 600_000_000)
+    monkeypatch.setattr(ranks, "_GROUP_SIZE", group)
+    monkeypatch.setattr(ranks, "_PAIR_SIZE", pair)
+    monkeypatch.setattr(ranks, "_DRAW_BLOCK", draw_block)
+    grouped = rank_sets(estimate, se, seed=6, n_draws=4_000)
+    assert_array_equal(grouped.lower, plain.lower)
+    assert_array_equal(grouped.upper, plain.upper)
+    assert_array_equal(grouped.critical_value, plain.critical_value)
+
+
+def test_grouped_row_by_row_first_step_equals_plain(monkeypatch):
+    # The row-by-row first step (used when pair weights are not exactly symmetric),
+    # here on a covariance input, gives the same sets as the plain stepdown.
+    import scoring.ranks as ranks
+
+    rng = np.random.default_rng(12)
+    p = 70
+    root = rng.normal(size=(p, p)) * 0.3
+    cov = root @ root.T / p + np.diag(rng.uniform(1.0, 4.0, p))
+    estimate = rng.normal(65, 4, p)
+    paired = rank_sets(estimate, cov, seed=2, n_draws=3_000)
+    monkeypatch.setattr(ranks, "_PAIRED_FIRST_STEP", False)
+    by_row = rank_sets(estimate, cov, seed=2, n_draws=3_000)
+    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
+    plain = rank_sets(estimate, cov, seed=2, n_draws=3_000)
+    for result in (paired, by_row):
+        assert_array_equal(result.lower, plain.lower)
+        assert_array_equal(result.upper, plain.upper)
+        assert_array_equal(result.critical_value, plain.critical_value)
+    assert_array_equal(by_row.unstable, paired.unstable)
+    assert np.any(plain.upper - plain.lower < p - 1)
+
+
 def test_unstable_flag_and_more_draws_near_the_critical_value():
     # Two units, difference exactly at z_0.975 * sd: the decision is a Monte-Carlo toss-up.
     close = rank_sets([0.0, 1.959964 * np.sqrt(2.0)], [1.0, 1.0], n_draws=2_000)
