@@ -211,7 +211,7 @@ def _marginal_critical(
 
 # Memory allowed for the per-group maxima kept between stepdown steps.
 _GROUP_BYTES = 600_000_000
-_GROUP_SIZE = 16
+_GROUP_SIZE = 32
 # Units per block of the first step (a multiple of _GROUP_SIZE).
 _PAIR_SIZE = 32
 # First step by pairs of blocks when the weights are symmetric (False: row by row).
@@ -240,8 +240,8 @@ def _marginal_stepdown_grouped(
     step stores, for every unit ``j``, side (``H_jk`` or ``H_kj``), group and draw, the
     maximum over the group of the side's statistics. A stepdown step removes hypotheses:
     a side of a group whose rivals are all rejected drops to 0 (what a zero weight gives),
-    a side with some rivals rejected is recomputed, the others are reused, so later steps
-    cost a small fraction of the first one. The first step works on pairs of blocks of
+    a side with some rivals rejected is recomputed over its open rivals, the others are
+    reused, so later steps cost a small fraction of the first one. The first step works on pairs of blocks of
     units: ``(Z_j - Z_k)·w_jk`` and ``(Z_k - Z_j)·w_kj`` are exact negatives in floating
     point when the weights are symmetric, so one block of products serves ``j``'s row and
     ``k``'s row, half the arithmetic, over blocks of draws that stay in cache. Results are
@@ -272,16 +272,30 @@ def _marginal_stepdown_grouped(
         return plus, minus
 
     def group_maximum(j: int, side: int, g: int, side_weight: np.ndarray) -> None:
-        block = slice(g * size, (g + 1) * size)
-        scaled = _scratch("group_scaled", (size, n_draws))
+        # Only the rivals with a non-zero weight are computed; the others (rejected, j
+        # itself, padding) would each contribute exactly 0 to the maximum.
+        weight = side_weight[g * size : (g + 1) * size]
+        rivals = np.flatnonzero(weight)
         out = top[j, side, g]
-        np.subtract(sorted_draws[j], sorted_draws[block], out=scaled)
-        np.multiply(scaled, side_weight[block, None], out=scaled)
+        if len(rivals) == 0:
+            out[...] = 0.0
+            return
+        scaled = _scratch("group_scaled", (len(rivals), n_draws))
+        first = g * size + rivals[0]
+        if rivals[-1] - rivals[0] == len(rivals) - 1:
+            np.subtract(sorted_draws[j], sorted_draws[first : first + len(rivals)], out=scaled)
+        else:
+            # mode="clip": with the default mode, take() buffers its output.
+            np.take(sorted_draws, rivals + g * size, axis=0, out=scaled, mode="clip")
+            np.subtract(sorted_draws[j], scaled, out=scaled)
+        np.multiply(scaled, weight[rivals, None], out=scaled)
         if side == 0:
             np.maximum.reduce(scaled, axis=0, out=out)
         else:
             np.minimum.reduce(scaled, axis=0, out=out)
             np.negative(out, out=out)
+        if len(rivals) < size:
+            np.maximum(out, 0.0, out=out)
 
     def first_step_rows(rows: np.ndarray) -> None:
         for j in rows:
