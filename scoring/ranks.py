@@ -241,12 +241,12 @@ def _marginal_stepdown_grouped(
     maximum over the group of the side's statistics. A stepdown step removes hypotheses:
     a side of a group whose rivals are all rejected drops to 0 (what a zero weight gives),
     a side with some rivals rejected is recomputed over its open rivals, the others are
-    reused, so later steps cost a small fraction of the first one. The first step works on pairs of blocks of
-    units: ``(Z_j - Z_k)·w_jk`` and ``(Z_k - Z_j)·w_kj`` are exact negatives in floating
-    point when the weights are symmetric, so one block of products serves ``j``'s row and
-    ``k``'s row, half the arithmetic, over blocks of draws that stay in cache. Results are
-    identical to recomputing every maximum (tested). ``worse`` and ``better`` are updated
-    in place.
+    reused, so later steps cost a small fraction of the first one. The first step works
+    on pairs of blocks of units: ``(Z_j - Z_k)·w_jk`` and ``(Z_k - Z_j)·w_kj`` are exact
+    negatives in floating point when the weights are symmetric, so one block of products
+    serves ``j``'s row and ``k``'s row, half the arithmetic, over blocks of draws that
+    stay in cache. Results are identical to recomputing every maximum (tested).
+    ``worse`` and ``better`` are updated in place.
     """
     p, n_draws = draws.shape
     order = np.argsort(values, kind="stable")
