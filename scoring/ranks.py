@@ -368,7 +368,8 @@ def _marginal_stepdown_grouped(
             critical[j] = _order_statistic(maxima, level)
 
     while len(todo):
-        parts = [part for part in np.array_split(todo, workers) if len(part)]
+        # Interleaved: units needing recomputation cluster in the order.
+        parts = [todo[i::workers] for i in range(workers) if len(todo[i::workers])]
         _parallel([partial(later_step, part) for part in parts])
         stale[:] = 0
         low, crit, high = (critical[todo, i, None] for i in range(3))

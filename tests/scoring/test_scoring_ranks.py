@@ -184,6 +184,23 @@ def test_grouped_block_sizes_do_not_change_results(monkeypatch, group, pair, dra
     assert_array_equal(grouped.critical_value, plain.critical_value)
 
 
+def test_grouped_stepdown_with_ties_and_exact_units_equals_plain(monkeypatch):
+    # Tied estimates and units without sampling error (SE 0: weights 0, t = ±inf).
+    import scoring.ranks as ranks
+
+    rng = np.random.default_rng(13)
+    estimate = np.round(rng.normal(60, 4, 75))
+    se = rng.uniform(0.5, 2.5, 75)
+    se[[3, 40, 41]] = 0.0
+    grouped = rank_sets(estimate, se, seed=7, n_draws=3_000, level=0.9)
+    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
+    plain = rank_sets(estimate, se, seed=7, n_draws=3_000, level=0.9)
+    assert len(np.unique(estimate)) < len(estimate)
+    assert_array_equal(grouped.lower, plain.lower)
+    assert_array_equal(grouped.upper, plain.upper)
+    assert_array_equal(grouped.critical_value, plain.critical_value)
+
+
 def test_grouped_row_by_row_first_step_equals_plain(monkeypatch):
     # The row-by-row first step (used when pair weights are not exactly symmetric),
     # here on a covariance input, gives the same sets as the plain stepdown.
