@@ -172,10 +172,22 @@ def _page_context(
     for item in page.items:
         error_targets[item.key] = f"item-{item.key}-0" if item.options else f"item-{item.key}"
         labels[item.key] = item.label.get(get_locale())
+    section_keys = {item.key for item in page.section.items}
+    # Only answers that decide whether another question of this page is asked trigger a live
+    # refresh; every other click stays local, so a refresh never races the citizen's input.
+    controlling = {
+        key
+        for item in page.section.items
+        if item.relevant
+        for key in surveys.parse_expression(item.relevant).keys
+        if key in section_keys
+    }
     return {
         "instrument": target.instrument,
         "authority": target.authority,
         "page": page,
+        "controlling": controlling,
+        "shown": ",".join(item.key for item in page.items),
         "page_number": page_number,
         "page_count": len(pages),
         "answers": answers,
@@ -375,6 +387,8 @@ async def survey_live(
         canal=None,
         source=ResponseSource.link.value,
     )
+    if context["shown"] == form.get("shown"):
+        return Response(status_code=204)  # the same questions: nothing to swap
     return render(request, "collection/_page_items.html", context)
 
 

@@ -54,13 +54,31 @@ class LocaleMiddleware:
                 cookie.load(cookie_header)
             except Exception:  # a malformed Cookie header must not break the page
                 cookie = SimpleCookie()
+            remember = False
             if query.get("lang", [""])[0] in SUPPORTED_LOCALES:
                 locale = query["lang"][0]
+                # A link that names its language keeps it for the next pages too.
+                remember = (
+                    cookie.get(LOCALE_COOKIE) is None or cookie[LOCALE_COOKIE].value != locale
+                )
             elif LOCALE_COOKIE in cookie and cookie[LOCALE_COOKIE].value in SUPPORTED_LOCALES:
                 locale = cookie[LOCALE_COOKIE].value
             set_locale(locale)
             scope.setdefault("state", {})["locale"] = locale
+            if remember:
+                await self.app(scope, receive, _with_locale_cookie(send, locale))
+                return
         await self.app(scope, receive, send)
+
+
+def _with_locale_cookie(send: Send, locale: str) -> Send:
+    async def send_with_cookie(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            cookie = f"{LOCALE_COOKIE}={locale}; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax"
+            message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+        await send(message)
+
+    return send_with_cookie
 
 
 class SecurityHeadersMiddleware:

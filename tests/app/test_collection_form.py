@@ -140,17 +140,70 @@ def test_english_questionnaire(open_campaign: Campaign, client: TestClient) -> N
     assert 'lang="en"' in page.text and "Your request" in page.text and "Step 1 of" in page.text
 
 
-def test_live_skip_logic_fragment(open_campaign: Campaign, client: TestClient) -> None:
-    page = client.get(f"/s/{OPEN_YEAR}/69123")
+def _campaign_with_in_page_skip_logic(session: Session, settings) -> None:
+    """A 2031 campaign whose questionnaire asks "reached" on the same page as the channel."""
+    import json
+    from datetime import date
+
+    import surveys
+    from app.campaigns.schemas import CampaignCreate
+    from app.campaigns.service import (
+        create_campaign,
+        pin_instrument,
+        register_candidate,
+        transition,
+    )
+    from app.instruments.service import publish
+
+    content = json.loads(surveys.canonical_json(surveys.default_instruments()["citizen"]))
+    sections = {section["key"]: section for section in content["sections"]}
+    reached = next(i for i in sections["access"]["items"] if i["key"] == "reached")
+    sections["access"]["items"].remove(reached)
+    sections["contact"]["items"].insert(1, reached)
+    content["title"]["fr"] = "Questionnaire avec renvoi sur la même page"
+    version = publish(session, instrument=surveys.instrument_from_dict(content), actor=None).version
+    campaign = create_campaign(
+        session,
+        data=CampaignCreate(
+            year=2031, name="Live", opens_at=date(2031, 1, 1), closes_at=date(2031, 6, 1)
+        ),
+        organiser=settings.organiser,
+        actor=None,
+    )
+    register_candidate(session, campaign=campaign, code="69123", actor=None)
+    for instrument in surveys.default_instruments().values():
+        if instrument.kind == "grid":
+            publish(session, instrument=instrument, actor=None)
+    from app.instruments.repository import list_versions
+
+    for published in list_versions(session):
+        if published.kind == "grid" or published.id == version.id:
+            pin_instrument(session, campaign=campaign, version_id=published.id or 0, actor=None)
+    transition(session, campaign=campaign, to_state="open", actor=None)
+    session.commit()
+
+
+def test_live_skip_logic_refreshes_only_when_questions_change(
+    registry: Session, settings, client: TestClient
+) -> None:
+    _campaign_with_in_page_skip_logic(registry, settings)
+    page = client.get("/s/2031/69123")
     live = re.search(r'hx-post="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert 'name="reached"' not in page.text and live.endswith("/live")
+    shown = re.search(r'name="shown" value="([^"]*)"', page.text).group(1)  # type: ignore[union-attr]
+    headers = {"HX-Request": "true"}
+    same = client.post(
+        live, data={"page": "1", "shown": shown, "channel": "guichet"}, headers=headers
+    )
+    assert same.status_code == 204
     fragment = client.post(
-        live, data={"page": "1", "channel": "telephone"}, headers={"HX-Request": "true"}
+        live, data={"page": "1", "shown": shown, "channel": "telephone"}, headers=headers
     )
     assert fragment.status_code == 200
     assert (
         fragment.text.lstrip().startswith('<div id="page-items">') and "<html" not in fragment.text
     )
-    assert 'value="telephone" checked' in fragment.text
+    assert 'name="reached"' in fragment.text and 'value="telephone" checked' in fragment.text
 
 
 def test_first_page_is_light(open_campaign: Campaign, client: TestClient) -> None:

@@ -44,15 +44,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    var_dir = tmp_path_factory.mktemp("live")
-    url = f"sqlite:///{var_dir / 'demo.sqlite3'}"
+def live_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite database with the demo barometer, built through Alembic."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'demo.sqlite3'}"
     command.upgrade(alembic_config(url), "head")
     engine = create_db_engine(url)
     with Session(engine) as session:
         build_demo(session, organiser="Baromètre", seed=2026)
         session.commit()
     engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    var_dir = tmp_path_factory.mktemp("live-var")
+    url = live_database_url
     settings = Settings(
         environment="test",
         database_url=url,
