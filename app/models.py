@@ -4,7 +4,7 @@ from app.accounts.models import AccountInvitation, User
 from app.audit.models import AuditEvent
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
-from app.collection.models import Response, SurveyDraft
+from app.collection.models import Invitation, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
 
@@ -17,6 +17,7 @@ __all__ = [
     "CampaignTransition",
     "Candidate",
     "InstrumentVersion",
+    "Invitation",
     "RateLimitCounter",
     "Response",
     "SurveyDraft",

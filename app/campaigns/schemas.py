@@ -170,6 +170,8 @@ class CampaignConfig(StrictModel):
     tests_per_channel: dict[Channel, int] = Field(
         default_factory=lambda: dict(DEFAULT_TESTS_PER_CHANNEL)
     )
+    # When true, only single-use invitation links open the questionnaire (no public link).
+    invitations_only: bool = False
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
     seed: int = Field(default=20260101, ge=0, le=2**32 - 1)
 

@@ -59,3 +59,19 @@ class SurveyDraft(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     submitted: bool = False
+    invitation_id: int | None = Field(default=None, foreign_key="invitations.id")
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use link to the questionnaire, for a mailing. The token is stored hashed."""
+
+    __tablename__ = "invitations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    authority_code: str = Field(foreign_key="authorities.code", max_length=12)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The draft the invitation opened (an unfinished answer resumes); once sent, the response id.
+    draft_id: uuid.UUID | None = Field(default=None)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

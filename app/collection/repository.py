@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
-from app.collection.models import Response, SurveyDraft
+from app.collection.models import Invitation, Response, SurveyDraft
 
 
 def insert_response_once(session: Session, values: dict[str, Any]) -> bool:
@@ -43,3 +44,16 @@ def count_responses(
     if authority_code is not None:
         statement = statement.where(col(Response.authority_code) == authority_code)
     return int(session.exec(statement).one())
+
+
+def get_invitation_by_hash(session: Session, token_hash: str) -> Invitation | None:
+    return session.exec(select(Invitation).where(col(Invitation.token_hash) == token_hash)).first()
+
+
+def get_invitation_by_draft(session: Session, draft_id: uuid.UUID) -> Invitation | None:
+    return session.exec(select(Invitation).where(col(Invitation.draft_id) == draft_id)).first()
+
+
+def add_invitations(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(sa.insert(Invitation), rows)

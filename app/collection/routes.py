@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 import surveys
+from app.accounts.dependencies import AdminUser
 from app.authorities import service as authorities_service
+from app.campaigns import service as campaigns_service
 from app.campaigns.schemas import Channel
 from app.collection import repository as collection_repository
 from app.collection import service
@@ -102,15 +106,20 @@ def api_submit_response(
     target = service.survey_target(
         session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
     )
+    invitation = service.check_invitation_token(
+        session, token=body.invitation, target=target, response_id=body.id
+    )
     response, created = service.submit_response(
         session,
         target=target,
         response_id=body.id,
         answers=body.answers,
         channel=body.channel.value if body.channel else None,
-        source=ResponseSource.api,
+        source=ResponseSource.invitation if invitation else ResponseSource.api,
         started_at=body.started_at,
     )
+    if invitation is not None:
+        service.mark_invitation_used(session, invitation=invitation, response_id=response.id)
     if created:
         ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
     return JSONResponse({"id": str(response.id)}, status_code=201 if created else 200)
@@ -219,6 +228,7 @@ def survey_start(
 ) -> Response:
     """The public link (printed as a QR code at the counter): the questionnaire's first page."""
     target = _target(session, settings, year, code)
+    service.require_public_link_allowed(target)
     channel = _channel(canal)
     channel_item = target.instrument.channel_item
     answers = {channel_item.key: channel} if channel and channel_item else {}
@@ -252,6 +262,8 @@ def survey_page(
             status_code=303,
         )
     draft = service.load_draft(session, draft_id=draft_id, target=target)
+    if service.invitation_for_draft(session, draft_id=draft_id) is None:
+        service.require_public_link_allowed(target)
     context = _page_context(
         request,
         target,
@@ -288,6 +300,9 @@ async def survey_page_submit(
         page_number = 1
     canal = _channel(str(form.get("canal", "")))
     source = _source(str(form.get("src", "")))
+    invitation = service.invitation_for_draft(session, draft_id=draft_id)
+    if invitation is None:
+        service.require_public_link_allowed(target)
     draft = service.load_draft(session, draft_id=draft_id, target=target)
     previous = dict(draft.answers) if draft else {}
     pages = surveys.form_pages(target.instrument, previous)
@@ -300,7 +315,13 @@ async def survey_page_submit(
     page_number = min(page_number, len(pages))
     current = pages[page_number - 1]
     service.save_draft(
-        session, draft_id=draft_id, target=target, answers=answers, channel=canal, source=source
+        session,
+        draft_id=draft_id,
+        target=target,
+        answers=answers,
+        channel=canal,
+        source=source,
+        invitation=invitation,
     )
     base_url = request.url_for(
         "survey_page", year=year, code=target.authority.code, draft_id=draft_id
@@ -338,7 +359,7 @@ async def survey_page_submit(
             response_id=draft_id,
             answers=answers,
             channel=None,
-            source=source,
+            source=ResponseSource(draft.source) if draft else source,
             started_at=draft.started_at if draft else None,
         )
     except service.InvalidAnswers as exc:
@@ -350,6 +371,8 @@ async def survey_page_submit(
         return RedirectResponse(f"{base_url}?page={page_of}", status_code=303)
     if created:
         ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
+    if invitation is not None:
+        service.mark_invitation_used(session, invitation=invitation, response_id=draft_id)
     service.discard_draft(session, draft_id=draft_id)
     return RedirectResponse(thanks, status_code=303)
 
@@ -417,3 +440,45 @@ def _answer_message(problem: dict[str, str]) -> str:
         "markup": _("Plain text only: remove the < > markup."),
     }
     return messages.get(problem["code"], problem["message"])
+
+
+@router.get("/i/{token}", name="invitation_link")
+def invitation_link(
+    request: Request, session: SessionDep, settings: SettingsDep, token: str
+) -> Response:
+    """A single-use invitation: opens (or resumes) its questionnaire."""
+    target, draft_id = service.open_invitation(session, token=token, organiser=settings.organiser)
+    url = request.url_for(
+        "survey_page", year=target.campaign.year, code=target.authority.code, draft_id=draft_id
+    ).path
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/invitations", name="invitations_create")
+def invitations_create(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    code: Annotated[str, Form(max_length=12)] = "",
+    count: Annotated[int, Form(ge=1, le=service.MAX_INVITATIONS_PER_BATCH)] = 1,
+) -> Response:
+    """Generate single-use links for a candidate, as a CSV for a mailing (tokens shown once)."""
+    campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    tokens = service.create_invitations(
+        session, campaign=campaign, authority_code=code, count=count
+    )
+    authority = authorities_service.get_authority(session, code=code.strip().upper())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["authority_code", "authority_name", "link"])
+    for token in tokens:
+        writer.writerow(
+            [authority.code, authority.name, str(request.url_for("invitation_link", token=token))]
+        )
+    filename = f"invitations-{campaign.year}-{authority.code}.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

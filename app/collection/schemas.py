@@ -50,6 +50,9 @@ class ResponseSubmission(BaseModel):
     channel: Channel | None = None
     answers: dict[str, Any] = Field(max_length=MAX_ANSWERS)
     started_at: datetime | None = None
+    invitation: str | None = Field(
+        default=None, max_length=100, description="The token of a single-use invitation link."
+    )
 
 
 class ResponseAccepted(BaseModel):

@@ -18,10 +18,12 @@ from app.authorities.models import Authority
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
 from app.campaigns.schemas import Channel
+from app.campaigns.service import parse_config
 from app.collection import repository
-from app.collection.models import Response, ResponseSource, SurveyDraft
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.collection.models import Invitation, Response, ResponseSource, SurveyDraft
+from app.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
+from app.core.security import hash_token, new_token
 from app.core.timeutil import utcnow
 from app.instruments.models import InstrumentVersion
 from app.instruments.service import load_published
@@ -264,6 +266,7 @@ def save_draft(
     answers: dict[str, Any],
     channel: str | None,
     source: ResponseSource,
+    invitation: Invitation | None = None,
 ) -> SurveyDraft:
     draft = load_draft(session, draft_id=draft_id, target=target)
     if draft is None:
@@ -272,7 +275,8 @@ def save_draft(
             campaign_id=target.campaign.id or 0,
             authority_code=target.authority.code,
             channel=channel,
-            source=source.value,
+            source=ResponseSource.invitation.value if invitation else source.value,
+            invitation_id=invitation.id if invitation else None,
         )
     draft.answers = answers
     draft.updated_at = utcnow()
@@ -286,3 +290,119 @@ def discard_draft(session: Session, *, draft_id: uuid.UUID) -> None:
     draft = repository.get_draft(session, draft_id)
     if draft is not None:
         session.delete(draft)
+
+
+# --- single-use invitations -----------------------------------------------------------------
+
+MAX_INVITATIONS_PER_BATCH = 5000
+INVITATION_STATES = {CampaignState.draft, CampaignState.open}
+
+
+class InvitationUsed(DomainError):
+    """The invitation already produced a response: refused politely (410 Gone)."""
+
+    status_code = 410
+    title = "Already answered"
+
+
+def create_invitations(
+    session: Session, *, campaign: Campaign, authority_code: str, count: int
+) -> list[str]:
+    """Create ``count`` single-use links for a candidate; returns the clear tokens (shown once)."""
+    if CampaignState(campaign.state) not in INVITATION_STATES:
+        raise Conflict(_("Invitations can be created while the campaign is draft or open."))
+    if not 1 <= count <= MAX_INVITATIONS_PER_BATCH:
+        raise InvalidInput(
+            _("Between 1 and %(max)d invitations at a time.") % {"max": MAX_INVITATIONS_PER_BATCH},
+            field="count",
+        )
+    candidate = campaigns_repository.get_candidate(
+        session, campaign.id or 0, authority_code.upper()
+    )
+    if candidate is None or candidate.status != CandidateStatus.registered:
+        raise InvalidInput(
+            _("%(code)s is not a candidate of this campaign.") % {"code": authority_code},
+            field="code",
+        )
+    tokens = [new_token() for _ in range(count)]
+    repository.add_invitations(
+        session,
+        [
+            {
+                "token_hash": hash_token(token),
+                "campaign_id": campaign.id,
+                "authority_code": candidate.authority_code,
+                "created_at": utcnow(),
+            }
+            for token in tokens
+        ],
+    )
+    return tokens
+
+
+def open_invitation(
+    session: Session, *, token: str, organiser: str
+) -> tuple[SurveyTarget, uuid.UUID]:
+    """The questionnaire an invitation opens, resuming its unfinished answers if any."""
+    invitation = repository.get_invitation_by_hash(session, hash_token(token))
+    if invitation is None:
+        raise NotFound(_("This invitation link is not valid."), field="invitation")
+    if invitation.used_at is not None:
+        raise InvitationUsed(
+            _("You have already answered with this invitation. Thank you for your time!"),
+            field="invitation",
+        )
+    campaign = campaigns_repository.get(session, invitation.campaign_id)
+    assert campaign is not None
+    target = survey_target(
+        session, organiser=organiser, year=campaign.year, authority_code=invitation.authority_code
+    )
+    if invitation.draft_id is None:
+        invitation.draft_id = uuid.uuid4()
+        session.add(invitation)
+    return target, invitation.draft_id
+
+
+def invitation_for_draft(session: Session, *, draft_id: uuid.UUID) -> Invitation | None:
+    return repository.get_invitation_by_draft(session, draft_id)
+
+
+def check_invitation_token(
+    session: Session, *, token: str | None, target: SurveyTarget, response_id: uuid.UUID
+) -> Invitation | None:
+    """For the API: an invitation must match its campaign and authority and be unused."""
+    if token is None:
+        if parse_config(target.campaign.config).invitations_only:
+            raise InvalidInput(
+                _("This campaign accepts answers through invitations only."), field="invitation"
+            )
+        return None
+    invitation = repository.get_invitation_by_hash(session, hash_token(token))
+    if (
+        invitation is None
+        or invitation.campaign_id != target.campaign.id
+        or invitation.authority_code != target.authority.code
+    ):
+        raise InvalidInput(_("This invitation link is not valid."), field="invitation")
+    if invitation.used_at is not None and invitation.draft_id != response_id:
+        raise InvitationUsed(
+            _("You have already answered with this invitation. Thank you for your time!"),
+            field="invitation",
+        )
+    return invitation
+
+
+def mark_invitation_used(
+    session: Session, *, invitation: Invitation, response_id: uuid.UUID
+) -> None:
+    invitation.draft_id = response_id
+    if invitation.used_at is None:
+        invitation.used_at = utcnow()
+    session.add(invitation)
+
+
+def require_public_link_allowed(target: SurveyTarget) -> None:
+    if parse_config(target.campaign.config).invitations_only:
+        raise Forbidden(
+            _("This questionnaire is for invited people only: please use the link you received.")
+        )

@@ -33,6 +33,7 @@ def _status_title(status_code: int) -> str:
         404: _("Page not found"),
         405: _("Method not allowed"),
         409: _("Conflict"),
+        410: _("Already answered"),
         413: _("Request too large"),
         422: _("Invalid input"),
         429: _("Too many requests"),

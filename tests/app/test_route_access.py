@@ -39,6 +39,7 @@ PUBLIC_ROUTES = {
     "survey_live": "skip logic refresh of the public questionnaire",
     "survey_thanks": "the thank-you page",
     "privacy": "the privacy notice",
+    "invitation_link": "the token in the link is the credential",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
