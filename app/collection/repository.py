@@ -57,3 +57,43 @@ def get_invitation_by_draft(session: Session, draft_id: uuid.UUID) -> Invitation
 def add_invitations(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(sa.insert(Invitation), rows)
+
+
+def responses_per_day(
+    session: Session, *, campaign_id: int, authority_code: str | None
+) -> list[tuple[str, int]]:
+    day = sa.func.date(col(Response.submitted_at))
+    statement = (
+        sa.select(day, sa.func.count())
+        .where(col(Response.campaign_id) == campaign_id)
+        .group_by(day)
+        .order_by(day)
+    )
+    if authority_code is not None:
+        statement = statement.where(col(Response.authority_code) == authority_code)
+    return [(str(value), int(count)) for value, count in session.execute(statement).all()]
+
+
+def responses_by(
+    session: Session, column: Any, *, campaign_id: int, authority_code: str | None
+) -> dict[str, int]:
+    statement = (
+        sa.select(column, sa.func.count())
+        .where(col(Response.campaign_id) == campaign_id)
+        .group_by(column)
+    )
+    if authority_code is not None:
+        statement = statement.where(col(Response.authority_code) == authority_code)
+    return {str(value): int(count) for value, count in session.execute(statement).all()}
+
+
+def unfinished_draft_answers(
+    session: Session, *, campaign_id: int, authority_code: str | None
+) -> list[dict[str, Any]]:
+    """Only the answers' keys matter here (how far people went), never who or what."""
+    statement = sa.select(col(SurveyDraft.answers)).where(
+        col(SurveyDraft.campaign_id) == campaign_id
+    )
+    if authority_code is not None:
+        statement = statement.where(col(SurveyDraft.authority_code) == authority_code)
+    return [row[0] or {} for row in session.execute(statement).all()]

@@ -8,12 +8,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 import surveys
-from app.accounts.dependencies import AdminUser
+from app.accounts.dependencies import AdminUser, RequireRole
+from app.accounts.models import Role, User
 from app.authorities import service as authorities_service
 from app.campaigns import service as campaigns_service
 from app.campaigns.schemas import Channel
@@ -24,6 +25,7 @@ from app.collection.schemas import PublishedInstrument, ResponseAccepted, Respon
 from app.core import ratelimit
 from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep
+from app.core.errors import Forbidden
 from app.core.i18n import _, get_locale
 from app.core.security import keyed_hash
 from app.core.templating import render
@@ -482,3 +484,35 @@ def invitations_create(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+OrganiserOrAuthority = Annotated[User, Depends(RequireRole(Role.admin, Role.authority))]
+
+
+@router.get("/campaigns/{campaign_id}/collection", name="collection_figures")
+def collection_figures_page(
+    request: Request,
+    session: SessionDep,
+    user: OrganiserOrAuthority,
+    campaign_id: int,
+    code: Annotated[str, Query(max_length=12)] = "",
+) -> Response:
+    """Live collection figures: counts only, never an individual answer."""
+    campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    authority_code = code.strip().upper() or None
+    if user.role == Role.authority:
+        # An authority contact sees its own figures and nothing else.
+        if authority_code not in (None, user.authority_code):
+            raise Forbidden(_("You can only see the figures of your own authority."))
+        authority_code = user.authority_code
+    authority = (
+        authorities_service.get_authority(session, code=authority_code) if authority_code else None
+    )
+    figures = service.collection_figures(
+        session,
+        campaign=campaign,
+        authority_code=authority_code,
+        instrument=service.survey_instrument_of(session, campaign=campaign),
+    )
+    context = {"campaign": campaign, "authority": authority, "figures": figures, "code": code}
+    return render(request, "collection/figures.html", context, fragment="collection/_figures.html")

@@ -22,7 +22,7 @@ from app.campaigns.service import parse_config
 from app.collection import repository
 from app.collection.models import Invitation, Response, ResponseSource, SurveyDraft
 from app.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
-from app.core.i18n import _
+from app.core.i18n import _, get_locale
 from app.core.security import hash_token, new_token
 from app.core.timeutil import utcnow
 from app.instruments.models import InstrumentVersion
@@ -406,3 +406,83 @@ def require_public_link_allowed(target: SurveyTarget) -> None:
         raise Forbidden(
             _("This questionnaire is for invited people only: please use the link you received.")
         )
+
+
+# --- live collection figures (aggregates only) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionFigures:
+    total: int
+    per_day: list[tuple[str, int]]
+    per_channel: dict[str, int]
+    per_source: dict[str, int]
+    excluded: int
+    unfinished: int
+    # For each section, in order: how many unfinished answers stopped there.
+    stopped_at: list[tuple[str, int]]
+
+    @property
+    def completion_rate(self) -> float | None:
+        started = self.total + self.unfinished
+        return self.total / started if started else None
+
+
+def collection_figures(
+    session: Session,
+    *,
+    campaign: Campaign,
+    authority_code: str | None,
+    instrument: surveys.Instrument | None,
+) -> CollectionFigures:
+    campaign_id = campaign.id or 0
+    per_channel = repository.responses_by(
+        session, Response.channel, campaign_id=campaign_id, authority_code=authority_code
+    )
+    per_source = repository.responses_by(
+        session, Response.source, campaign_id=campaign_id, authority_code=authority_code
+    )
+    excluded = repository.responses_by(
+        session, Response.excluded, campaign_id=campaign_id, authority_code=authority_code
+    )
+    drafts = repository.unfinished_draft_answers(
+        session, campaign_id=campaign_id, authority_code=authority_code
+    )
+    stopped: list[tuple[str, int]] = []
+    if instrument is not None:
+        counts = dict.fromkeys((section.key for section in instrument.sections), 0)
+        for answers in drafts:
+            reached = [
+                section.key
+                for section in instrument.sections
+                if any(item.key in answers for item in section.items)
+            ]
+            if reached:
+                counts[reached[-1]] += 1
+        stopped = [
+            (section.title.get(get_locale()), counts[section.key])
+            for section in instrument.sections
+        ]
+    return CollectionFigures(
+        total=sum(per_source.values()),
+        per_day=repository.responses_per_day(
+            session, campaign_id=campaign_id, authority_code=authority_code
+        ),
+        per_channel={key if key != "None" else "—": value for key, value in per_channel.items()},
+        per_source=per_source,
+        excluded=sum(v for k, v in excluded.items() if k in {"True", "1", "true"}),
+        unfinished=len(drafts),
+        stopped_at=stopped,
+    )
+
+
+def survey_instrument_of(session: Session, *, campaign: Campaign) -> surveys.Instrument | None:
+    version = next(
+        (
+            v
+            for _p, v in campaigns_repository.pinned_instruments(session, campaign.id or 0)
+            if v.kind == "survey"
+        ),
+        None,
+    )
+    return load_published(version) if version else None
