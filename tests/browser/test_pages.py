@@ -73,6 +73,10 @@ def test_login_registry_and_campaign_pages(
     page.wait_for_selector("h1")
     assert "ouverte" in page.inner_text(".stepper")
     check_page(page, axe_source, f"campaign-{size}")
+    page.get_by_role("link", name="Suivi de la collecte").click()
+    page.wait_for_selector("#figures")
+    check_page(page, axe_source, f"collection-figures-{size}")
+
 
     page.goto(live_server + "/registry")
     check_page(page, axe_source, f"registry-{size}")
