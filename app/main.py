@@ -19,6 +19,7 @@ from app.core.handlers import install_error_handlers
 from app.core.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from app.core.security import csrf_protect
 from app.instruments import routes as instruments_routes
+from app.posters import routes as posters_routes
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SESSION_COOKIE = "barometre_session"
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(instruments_routes.router)
     app.include_router(collection_routes.api_router)
     app.include_router(collection_routes.router)
+    app.include_router(posters_routes.router)
     return app
