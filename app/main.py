@@ -16,13 +16,21 @@ from app.collection import routes as collection_routes
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine
 from app.core.handlers import install_error_handlers
-from app.core.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    LocaleMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.core.security import csrf_protect
 from app.instruments import routes as instruments_routes
 from app.posters import routes as posters_routes
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SESSION_COOKIE = "barometre_session"
+# A questionnaire with a 2,000-character comment is a few kB; 256 kB leaves room for a 100 kB
+# text to reach validation and be refused with a message naming its field.
+MAX_BODY_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # registry and candidate CSV uploads
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.secure_cookies or settings.environment == "production",
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default_limit=MAX_BODY_BYTES,
+        upload_limit=MAX_UPLOAD_BYTES,
+        upload_prefixes=("/registry/import", "/campaigns/"),
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)

@@ -230,3 +230,22 @@ def test_rate_limit_answers_429_with_retry_after(
     assert statuses == [201, 201, 429]
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
     assert len(_rows(session)) == 2
+
+
+def test_oversized_body_is_refused_before_it_is_read(
+    open_campaign: Campaign, client: TestClient, session: Session
+) -> None:
+    huge = _body(answers=_answers(comment="x" * 400_000))
+    response = client.post("/api/v1/responses", json=huge)
+    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert _rows(session) == []
+
+
+def test_contacts_in_comments_are_masked_before_storage(
+    open_campaign: Campaign, client: TestClient, session: Session
+) -> None:
+    comment = "Rappelez-moi : jean.dupont@example.org ou 06 12 34 56 78"
+    client.post("/api/v1/responses", json=_body(answers=_answers(comment=comment)))
+    [row] = _rows(session)
+    assert "jean.dupont" not in row.answers["comment"] and "56 78" not in row.answers["comment"]
+    assert row.answers["comment"].startswith("Rappelez-moi")
