@@ -77,7 +77,6 @@ def test_login_registry_and_campaign_pages(
     page.wait_for_selector("#figures")
     check_page(page, axe_source, f"collection-figures-{size}")
 
-
     page.goto(live_server + "/registry")
     check_page(page, axe_source, f"registry-{size}")
     # htmx live search: typing replaces the results without a page load.
