@@ -23,6 +23,7 @@ from app.core.middleware import (
 )
 from app.core.security import csrf_protect
 from app.instruments import routes as instruments_routes
+from app.missions import routes as missions_routes
 from app.posters import routes as posters_routes
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -77,4 +78,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_routes.api_router)
     app.include_router(collection_routes.router)
     app.include_router(posters_routes.router)
+    app.include_router(missions_routes.router)
     return app

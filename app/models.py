@@ -7,6 +7,7 @@ from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransitio
 from app.collection.models import Invitation, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
+from app.missions.models import Mission, Scenario, ShopperConflict, Visit
 
 __all__ = [
     "AccountInvitation",
@@ -18,8 +19,12 @@ __all__ = [
     "Candidate",
     "InstrumentVersion",
     "Invitation",
+    "Mission",
     "RateLimitCounter",
     "Response",
+    "Scenario",
+    "ShopperConflict",
     "SurveyDraft",
     "User",
+    "Visit",
 ]

@@ -93,6 +93,7 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "version_id": 1,
         "code": "01001",
         "token": "x",
+        "mission_id": 1,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 
