@@ -26,7 +26,7 @@ ROLE_HOME = {
     Role.admin: "/campaigns",
     Role.reviewer: "/campaigns",
     Role.jury: "/campaigns",
-    Role.shopper: "/",
+    Role.shopper: "/me/missions",
     Role.authority: "/",
 }
 
