@@ -18,12 +18,12 @@ from app.accounts.models import Role, User
 from app.authorities import service as authorities_service
 from app.campaigns import service as campaigns_service
 from app.campaigns.schemas import Channel
+from app.collection import ingest, service
 from app.collection import repository as collection_repository
-from app.collection import service
 from app.collection.models import ResponseSource
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
 from app.core import ratelimit
-from app.core.config import Settings, SettingsDep
+from app.core.config import Settings, SettingsDep, settings_of
 from app.core.db import SessionDep
 from app.core.errors import Forbidden
 from app.core.i18n import _, get_locale
@@ -100,31 +100,17 @@ def api_campaign_survey(
         429: {"description": "Too many submissions from this client; see Retry-After."},
     },
 )
-def api_submit_response(
-    request: Request, session: SessionDep, settings: SettingsDep, body: ResponseSubmission
-) -> JSONResponse:
-    """Submit one completed questionnaire. The client's UUID makes a retry safe."""
-    bucket = enforce_public_limit(session, settings, request)
-    target = service.survey_target(
-        session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
+async def api_submit_response(request: Request, body: ResponseSubmission) -> JSONResponse:
+    """Submit one completed questionnaire. The client's UUID makes a retry safe.
+
+    Acknowledged only once the response is committed (group commit: ``app.collection.ingest``).
+    """
+    settings = settings_of(request)
+    bucket = client_bucket(settings, request, "submit:")
+    response_id, created = await ingest.accept_submission(
+        request.app.state.engine, settings, bucket, body
     )
-    invitation = service.check_invitation_token(
-        session, token=body.invitation, target=target, response_id=body.id
-    )
-    response, created = service.submit_response(
-        session,
-        target=target,
-        response_id=body.id,
-        answers=body.answers,
-        channel=body.channel.value if body.channel else None,
-        source=ResponseSource.invitation if invitation else ResponseSource.api,
-        started_at=body.started_at,
-    )
-    if invitation is not None:
-        service.mark_invitation_used(session, invitation=invitation, response_id=response.id)
-    if created:
-        ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
-    return JSONResponse({"id": str(response.id)}, status_code=201 if created else 200)
+    return JSONResponse({"id": str(response_id)}, status_code=201 if created else 200)
 
 
 # --- the public questionnaire (works without JavaScript; htmx refreshes skip logic live) ----

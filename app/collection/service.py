@@ -183,8 +183,7 @@ def _reconcile_channel(
     return answers, answered if isinstance(answered, str) else channel
 
 
-def submit_response(
-    session: Session,
+def prepare_response(
     *,
     target: SurveyTarget,
     response_id: uuid.UUID,
@@ -192,12 +191,10 @@ def submit_response(
     channel: str | None,
     source: ResponseSource,
     started_at: datetime | None,
-) -> tuple[Response, bool]:
-    """Store a response exactly once. Returns (response, created).
+) -> dict[str, Any]:
+    """Validate a submission and build the row to store (no database access).
 
-    A replay of the same id with the same content returns the stored response; the same id
-    with other content is a conflict. Concurrent replays are settled by the database's primary
-    key (insert-or-nothing), never by a read-then-write race.
+    Raises ``InvalidInput``/``InvalidAnswers`` for anything that must not be stored.
     """
     if channel is not None and channel not in {c.value for c in Channel}:
         raise InvalidInput(
@@ -218,29 +215,57 @@ def submit_response(
         for item in target.instrument.weighting_variables
         if item.key in clean
     }
-    sha256 = _content_sha256(target, channel, clean)
-    inserted = repository.insert_response_once(
-        session,
-        {
-            "id": response_id,
-            "campaign_id": target.campaign.id,
-            "authority_code": target.authority.code,
-            "instrument_version_id": target.version.id,
-            "channel": channel,
-            "source": source.value,
-            "started_at": started_at,
-            "submitted_at": submitted_at,
-            "answers": clean,
-            "profile": profile or None,
-            "content_sha256": sha256,
-            "quality_flags": flags,
-            "excluded": bool(flags),
-        },
+    return {
+        "id": response_id,
+        "campaign_id": target.campaign.id,
+        "authority_code": target.authority.code,
+        "instrument_version_id": target.version.id,
+        "channel": channel,
+        "source": source.value,
+        "started_at": started_at,
+        "submitted_at": submitted_at,
+        "answers": clean,
+        "profile": profile or None,
+        "content_sha256": _content_sha256(target, channel, clean),
+        "quality_flags": flags,
+        "excluded": bool(flags),
+    }
+
+
+def response_conflict() -> Conflict:
+    return Conflict(_("A different response was already received with this id."), field="id")
+
+
+def submit_response(
+    session: Session,
+    *,
+    target: SurveyTarget,
+    response_id: uuid.UUID,
+    answers: dict[str, Any],
+    channel: str | None,
+    source: ResponseSource,
+    started_at: datetime | None,
+) -> tuple[Response, bool]:
+    """Store a response exactly once, in the caller's transaction. Returns (response, created).
+
+    A replay of the same id with the same content returns the stored response; the same id
+    with other content is a conflict. Concurrent replays are settled by the database's primary
+    key (insert-or-nothing), never by a read-then-write race. (The JSON API goes through the
+    group-commit writer of ``app.collection.ingest`` instead, with the same rules.)
+    """
+    values = prepare_response(
+        target=target,
+        response_id=response_id,
+        answers=answers,
+        channel=channel,
+        source=source,
+        started_at=started_at,
     )
+    inserted = repository.insert_response_once(session, values)
     existing = repository.get_response(session, response_id)
     assert existing is not None
-    if not inserted and existing.content_sha256 != sha256:
-        raise Conflict(_("A different response was already received with this id."), field="id")
+    if not inserted and existing.content_sha256 != values["content_sha256"]:
+        raise response_conflict()
     return existing, inserted
 
 
