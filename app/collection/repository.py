@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
+from app.campaigns.models import CampaignInstrument
 from app.collection.models import Invitation, Response, SurveyDraft
+from app.instruments.models import InstrumentVersion
 
 
 def insert_response_once(session: Session, values: dict[str, Any]) -> bool:
@@ -97,3 +99,39 @@ def unfinished_draft_answers(
     if authority_code is not None:
         statement = statement.where(col(SurveyDraft.authority_code) == authority_code)
     return [row[0] or {} for row in session.execute(statement).all()]
+
+
+# Published instrument versions never change (database triggers refuse it), so the survey a
+# campaign pins is loaded once per (id, sha256) and reused; each request still reads which
+# version is pinned (one light query, without the JSON content), so a re-pin shows at once.
+_PUBLISHED: dict[tuple[int, str], InstrumentVersion] = {}
+
+
+def pinned_survey(session: Session, campaign_id: int) -> InstrumentVersion | None:
+    """The survey version a campaign pins (cached by id and sha256; immutable once published)."""
+    row = session.execute(
+        sa.select(col(InstrumentVersion.id), col(InstrumentVersion.sha256))
+        .join(
+            CampaignInstrument,
+            col(InstrumentVersion.id) == col(CampaignInstrument.instrument_version_id),
+        )
+        .where(
+            col(CampaignInstrument.campaign_id) == campaign_id,
+            col(InstrumentVersion.kind) == "survey",
+        )
+        .order_by(col(CampaignInstrument.instrument_key))
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    key = (int(row[0]), str(row[1]))
+    version = _PUBLISHED.get(key)
+    if version is None:
+        version = session.get(InstrumentVersion, key[0])
+        if version is None:
+            return None
+        session.expunge(version)
+        if len(_PUBLISHED) > 256:
+            _PUBLISHED.clear()
+        _PUBLISHED[key] = version
+    return version

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 import surveys
@@ -274,11 +276,27 @@ async def survey_page_submit(
     code: str,
     draft_id: uuid.UUID,
 ) -> Response:
+    form = await request.form()
+    # The database work runs in a worker thread, never on the event loop: a write waiting for
+    # SQLite's lock there would stall the very loop that must finish the lock holder's request.
+    return await run_in_threadpool(
+        _page_submit, request, session, settings, year, code, draft_id, form
+    )
+
+
+def _page_submit(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+    form: FormData,
+) -> Response:
     target = _target(session, settings, year, code)
     thanks = request.url_for("survey_thanks", year=year, code=target.authority.code).path
     if collection_repository.get_response(session, draft_id) is not None:
         return RedirectResponse(thanks, status_code=303)  # a double click or a replayed POST
-    form = await request.form()
     if form.get("website"):
         # The honeypot: only robots fill a field people cannot see. Nothing is stored.
         return RedirectResponse(thanks, status_code=303)

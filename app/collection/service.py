@@ -77,14 +77,7 @@ def survey_target(
             % {"code": authority_code, "year": year},
             field="authority",
         )
-    survey_pin = next(
-        (
-            version
-            for _pin, version in campaigns_repository.pinned_instruments(session, campaign.id or 0)
-            if version.kind == "survey"
-        ),
-        None,
-    )
+    survey_pin = repository.pinned_survey(session, campaign.id or 0)
     if survey_pin is None:
         raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
     return SurveyTarget(
