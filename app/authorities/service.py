@@ -13,11 +13,10 @@ from sqlmodel import Session
 from app.authorities import repository
 from app.authorities.models import Authority
 from app.authorities.schemas import REGISTRY_COLUMNS, ImportReport, RegistryRow
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.text import search_key
 
-MAX_REPORTED_ERRORS = 20
 PAGE_SIZE = 20
 
 
@@ -70,11 +69,7 @@ def parse_registry(text: str) -> list[RegistryRow]:
             continue
         seen[row.code] = line_number
         rows.append(row)
-    if errors:
-        shown = errors[:MAX_REPORTED_ERRORS]
-        if len(errors) > MAX_REPORTED_ERRORS:
-            shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_REPORTED_ERRORS})
-        raise InvalidInput("\n".join(shown), field="file")
+    refuse_file(errors)
     return rows
 
 

@@ -25,14 +25,13 @@ from app.campaigns.models import (
     CandidateStatus,
 )
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.timeutil import utcnow
 from app.instruments import repository as instruments_repository
 
 CONFIG_EDITABLE_STATES = {CampaignState.draft, CampaignState.open, CampaignState.closed}
 REGISTRATION_STATES = {CampaignState.draft, CampaignState.open}
-MAX_CANDIDATE_ERRORS = 20
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -285,11 +284,7 @@ def import_candidates(
         new_candidates.append(
             Candidate(campaign_id=campaign.id or 0, authority_code=code, category=category)
         )
-    if errors:
-        shown = errors[:MAX_CANDIDATE_ERRORS]
-        if len(errors) > MAX_CANDIDATE_ERRORS:
-            shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_CANDIDATE_ERRORS})
-        raise InvalidInput("\n".join(shown), field="file")
+    refuse_file(errors)
     session.add_all(new_candidates)
     session.flush()
     record_audit(

@@ -47,3 +47,21 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+MAX_REPORTED_LINE_ERRORS = 20
+
+
+def refuse_file(errors: list[str], *, field: str = "file") -> None:
+    """Refuse a whole file when any line is wrong, listing the first problems (all or nothing).
+
+    ``errors`` are already worded for people (``Line 12: …``); an empty list accepts the file.
+    """
+    if not errors:
+        return
+    from app.core.i18n import _
+
+    shown = errors[:MAX_REPORTED_LINE_ERRORS]
+    if len(errors) > MAX_REPORTED_LINE_ERRORS:
+        shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_REPORTED_LINE_ERRORS})
+    raise InvalidInput("\n".join(shown), field=field)

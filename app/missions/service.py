@@ -17,7 +17,7 @@ from app.authorities.models import Authority
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
 from app.campaigns.service import parse_config
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.timeutil import utcnow
 from app.missions import repository
@@ -32,7 +32,6 @@ from app.missions.planning import KeptSlots, PlanCandidate, PlanningError, plan_
 from app.missions.schemas import ASSIGNMENT_COLUMNS, ScenarioCreate
 
 PLANNING_STATES = {CampaignState.draft, CampaignState.open}
-MAX_IMPORT_ERRORS = 20
 
 
 def _require_planning_open(campaign: Campaign) -> None:
@@ -338,11 +337,7 @@ def import_reassignments(
             errors.append(_("Line %(line)d: %(problem)s") % {"line": line, "problem": problem})
             continue
         changes.append((mission, shopper))
-    if errors:
-        shown = errors[:MAX_IMPORT_ERRORS]
-        if len(errors) > MAX_IMPORT_ERRORS:
-            shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_IMPORT_ERRORS})
-        raise InvalidInput("\n".join(shown), field="file")
+    refuse_file(errors)
     for mission, shopper in changes:
         _set_shopper(mission, shopper)
         session.add(mission)
