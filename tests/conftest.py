@@ -27,6 +27,7 @@ from app.core.i18n import set_locale
 from app.core.security import hash_password
 from app.main import create_app
 from tests.support.postgres import PrivateCluster, start_private_cluster
+from tests.support.servers import serve_in_thread
 
 PASSWORD = "correct horse battery staple"
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -231,28 +232,8 @@ def registry(session: Session) -> Session:
 @pytest.fixture(scope="session")
 def live_server_url(application: FastAPI) -> Iterator[str]:
     """The test application served by a real uvicorn on 127.0.0.1 (real HTTP, real sockets)."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(application) as url:
+        yield url
 
 
 OPEN_YEAR = 2030

@@ -81,7 +81,7 @@ def create_user(session: Session, *, data: UserCreate, created_by: User | None) 
     session.flush()
     record_audit(
         session,
-        actor_id=created_by.id if created_by else None,
+        actor=created_by,
         action="user.create",
         object_type="user",
         object_id=user.id,
@@ -122,7 +122,7 @@ def accept_invitation(session: Session, *, token: str, choice: PasswordChoice) -
     invitation.used_at = utcnow()
     session.add_all([user, invitation])
     record_audit(
-        session, actor_id=user.id, action="user.set_password", object_type="user", object_id=user.id
+        session, actor=user, action="user.set_password", object_type="user", object_id=user.id
     )
     return user
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel
@@ -24,10 +24,14 @@ class AuditEvent(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
+class Actor(Protocol):
+    id: int | None
+
+
 def record_audit(
     session: Session,
     *,
-    actor_id: int | None,
+    actor: Actor | None,
     action: str,
     object_type: str,
     object_id: object,
@@ -35,7 +39,7 @@ def record_audit(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
-        actor_id=actor_id,
+        actor_id=actor.id if actor is not None else None,
         action=action,
         object_type=object_type,
         object_id=str(object_id),

@@ -83,7 +83,7 @@ def create_campaign(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="campaign.create",
         object_type="campaign",
         object_id=campaign.id,
@@ -106,7 +106,7 @@ def update_config(
     session.add(campaign)
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="campaign.config",
         object_type="campaign",
         object_id=campaign.id,
@@ -165,7 +165,7 @@ def transition(
     session.add_all([campaign, record])
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="campaign.transition",
         object_type="campaign",
         object_id=campaign.id,
@@ -217,7 +217,7 @@ def register_candidate(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="candidate.register",
         object_type="campaign",
         object_id=campaign.id,
@@ -289,7 +289,7 @@ def import_candidates(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="candidate.import",
         object_type="campaign",
         object_id=campaign.id,
@@ -311,7 +311,7 @@ def withdraw_candidate(
     session.add(candidate)
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="candidate.withdraw",
         object_type="campaign",
         object_id=campaign.id,
@@ -375,7 +375,7 @@ def pin_instrument(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="campaign.pin_instrument",
         object_type="campaign",
         object_id=campaign.id,

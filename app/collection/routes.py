@@ -22,7 +22,7 @@ from app.campaigns import service as campaigns_service
 from app.campaigns.schemas import Channel
 from app.collection import ingest, service
 from app.collection import repository as collection_repository
-from app.collection.models import ResponseSource
+from app.collection.models import ResponseSource, SurveyDraft
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
 from app.core import ratelimit
 from app.core.config import Settings, SettingsDep, settings_of
@@ -143,6 +143,25 @@ def _posted_answers(form: FormData, page: surveys.FormPage) -> dict[str, Any]:
             if isinstance(value, str) and value.strip():
                 posted[item.key] = value.strip() if item.type != "text" else value
     return posted
+
+
+def _answers_with_posted_page(
+    target: service.SurveyTarget, draft: SurveyDraft | None, form: FormData
+) -> tuple[dict[str, Any], int]:
+    """The draft's answers with the posted page's answers in place of its stored ones.
+
+    The page is found among the pages the stored answers lead to (skip logic), clamped to them.
+    """
+    try:
+        page_number = int(str(form.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    previous = dict(draft.answers) if draft else {}
+    pages = surveys.form_pages(target.instrument, previous)
+    page_number = max(1, min(page_number, len(pages)))
+    return _merge(
+        previous, pages[page_number - 1], _posted_answers(form, pages[page_number - 1])
+    ), page_number
 
 
 def _merge(draft_answers: dict[str, Any], page: surveys.FormPage, posted: dict[str, Any]):
@@ -300,22 +319,13 @@ def _page_submit(
     if form.get("website"):
         # The honeypot: only robots fill a field people cannot see. Nothing is stored.
         return RedirectResponse(thanks, status_code=303)
-    try:
-        page_number = int(str(form.get("page", "1")))
-    except ValueError:
-        page_number = 1
     canal = _channel(str(form.get("canal", "")))
     source = _source(str(form.get("src", "")))
     invitation = service.invitation_for_draft(session, draft_id=draft_id)
     if invitation is None:
         service.require_public_link_allowed(target)
     draft = service.load_draft(session, draft_id=draft_id, target=target)
-    previous = dict(draft.answers) if draft else {}
-    pages = surveys.form_pages(target.instrument, previous)
-    page_number = max(1, min(page_number, len(pages)))
-    answers = _merge(
-        previous, pages[page_number - 1], _posted_answers(form, pages[page_number - 1])
-    )
+    answers, page_number = _answers_with_posted_page(target, draft, form)
     # Skip logic may add or remove pages once this page's answers are known.
     pages = surveys.form_pages(target.instrument, answers)
     page_number = min(page_number, len(pages))
@@ -393,19 +403,22 @@ async def survey_live(
     draft_id: uuid.UUID,
 ) -> Response:
     """htmx: the current page again with skip logic applied to what was just chosen."""
-    target = _target(session, settings, year, code)
     form = await request.form()
-    try:
-        page_number = int(str(form.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    return await run_in_threadpool(_live, request, session, settings, year, code, draft_id, form)
+
+
+def _live(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+    form: FormData,
+) -> Response:
+    target = _target(session, settings, year, code)
     draft = service.load_draft(session, draft_id=draft_id, target=target)
-    previous = dict(draft.answers) if draft else {}
-    pages = surveys.form_pages(target.instrument, previous)
-    page_number = max(1, min(page_number, len(pages)))
-    answers = _merge(
-        previous, pages[page_number - 1], _posted_answers(form, pages[page_number - 1])
-    )
+    answers, page_number = _answers_with_posted_page(target, draft, form)
     context = _page_context(
         request,
         target,

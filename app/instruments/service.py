@@ -43,7 +43,7 @@ def publish(session: Session, *, instrument: surveys.Instrument, actor: User | N
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="instrument.publish",
         object_type="instrument_version",
         object_id=row.id,

@@ -64,7 +64,7 @@ def add_scenario(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="scenario.create",
         object_type="campaign",
         object_id=campaign_id,
@@ -168,7 +168,7 @@ def generate_missions(
     )
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="missions.regenerate" if existing else "missions.generate",
         object_type="campaign",
         object_id=campaign_id,
@@ -239,7 +239,7 @@ def reassign_mission(
     session.add(mission)
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="mission.reassign",
         object_type="mission",
         object_id=mission.id,
@@ -344,7 +344,7 @@ def import_reassignments(
     session.flush()
     record_audit(
         session,
-        actor_id=actor.id if actor else None,
+        actor=actor,
         action="missions.import_assignments",
         object_type="campaign",
         object_id=campaign.id,
@@ -376,7 +376,7 @@ def declare_conflict(session: Session, *, shopper: User, code: str) -> tuple[Sho
     session.flush()
     record_audit(
         session,
-        actor_id=shopper.id,
+        actor=shopper,
         action="shopper.conflict",
         object_type="user",
         object_id=shopper.id,

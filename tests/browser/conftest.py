@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from alembic import command
 from playwright.sync_api import Browser, sync_playwright
 from sqlmodel import Session
@@ -19,6 +15,7 @@ from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.demo import build_demo
 from app.main import create_app
+from tests.support.servers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_SCRIPT = ROOT / "tests" / ".assets" / "axe.min.js"
@@ -35,12 +32,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -66,20 +57,8 @@ def live_server(live_database_url: str, tmp_path_factory: pytest.TempPathFactory
         secret_key="browser-test-secret-0123456789abcdef",
         var_dir=var_dir,
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings)) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.servers import free_port
 
 
 def _bindir() -> Path:
@@ -24,12 +25,6 @@ def _bindir() -> Path:
         "PostgreSQL server binaries not found: run `scripts/test.sh`, which installs them "
         "(Debian package `postgresql`), or set BAROMETRE_TEST_POSTGRES_URL."
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -66,7 +61,7 @@ def start_private_cluster() -> PrivateCluster:
     directory = Path(tempfile.mkdtemp(prefix="barometre-pg-"))
     if as_user:
         shutil.chown(directory, user=as_user)
-    port = _free_port()
+    port = free_port()
     cluster = PrivateCluster(directory=directory, port=port, bindir=bindir, as_user=as_user)
     data = directory / "data"
     cluster._run(
