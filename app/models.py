@@ -7,7 +7,15 @@ from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransitio
 from app.collection.models import Invitation, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
-from app.missions.models import Mission, Scenario, ShopperConflict, Visit
+from app.missions.models import (
+    Mission,
+    ReviewEvent,
+    Scenario,
+    ShopperConflict,
+    Visit,
+    VisitEvidence,
+    VisitRevision,
+)
 
 __all__ = [
     "AccountInvitation",
@@ -22,9 +30,12 @@ __all__ = [
     "Mission",
     "RateLimitCounter",
     "Response",
+    "ReviewEvent",
     "Scenario",
     "ShopperConflict",
     "SurveyDraft",
     "User",
     "Visit",
+    "VisitEvidence",
+    "VisitRevision",
 ]

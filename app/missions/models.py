@@ -119,3 +119,74 @@ class Visit(SQLModel, table=True):
     review_state: str = Field(default=ReviewState.received, max_length=20)
     # 1 for the first report, +1 for each correction after a has_issues review.
     revision: int = Field(default=1, ge=1)
+    # The shopper who reported it (the mission's shopper at the time): never shown to authorities.
+    shopper_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    # When the visit happened, as the shopper's device recorded it (a queued offline
+    # submission reaches the server later: the window check uses this, not submitted_at).
+    visited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VisitRevision(SQLModel, table=True):
+    """Every version of a visit's content, kept forever: the review history reads these.
+
+    Revision 1 is the first report (its ``id`` is the visit's id); each correction after a
+    has_issues review adds the next one, under its own client-generated UUID so a replayed
+    correction is as harmless as a replayed first report.
+    """
+
+    __tablename__ = "visit_revisions"
+    __table_args__ = (sa.UniqueConstraint("visit_id", "revision", name="uq_visit_revision"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visits.id", index=True)
+    revision: int = Field(ge=1)
+    answers: dict[str, Any] = Field(sa_type=sa.JSON)
+    timings: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    content_sha256: str = Field(max_length=64)
+    visited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VisitEvidence(SQLModel, table=True):
+    """A proof attached to a mission (photo, screenshot, PDF), stored outside the database.
+
+    Uploaded against the mission (possibly before the visit is submitted, and replayable
+    under its client UUID); ``visit_id`` is set once the report that cites it arrives.
+    Images are re-encoded without EXIF before they are stored.
+    """
+
+    __tablename__ = "visit_evidence"
+
+    id: uuid.UUID = Field(primary_key=True)
+    mission_id: int = Field(foreign_key="missions.id", index=True)
+    visit_id: uuid.UUID | None = Field(default=None, foreign_key="visits.id", index=True)
+    # The grid item this proves, when the shopper attached it to one.
+    item_key: str | None = Field(default=None, max_length=60)
+    uploaded_by: int = Field(foreign_key="users.id")
+    media_type: str = Field(max_length=40)  # as sniffed from the bytes, never as declared
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+    # Relative to the evidence directory of the settings; never built from user input.
+    storage_path: str = Field(max_length=200)
+    original_name: str = Field(default="", max_length=200)
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReviewEvent(SQLModel, table=True):
+    """One entry of a visit's review thread: a state change, a comment, or both.
+
+    Append-only; the shopper sees the thread of their own visits (with reviewers named by
+    role only), authorities never see it.
+    """
+
+    __tablename__ = "visit_review_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visits.id", index=True)
+    revision: int = Field(ge=1)  # the revision the event is about
+    author_id: int = Field(foreign_key="users.id")
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str | None = Field(default=None, max_length=20)
+    comment: str = Field(default="", max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
