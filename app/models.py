@@ -7,6 +7,7 @@ from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransitio
 from app.collection.models import Invitation, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
+from app.jury.models import AwardDecision, JuryComment, JuryConflict, JuryVote
 from app.missions.models import (
     Mission,
     ReviewEvent,
@@ -16,22 +17,30 @@ from app.missions.models import (
     VisitEvidence,
     VisitRevision,
 )
+from app.results.models import RankRow, ScoreRow, ScoringRun
 
 __all__ = [
     "AccountInvitation",
     "AuditEvent",
     "Authority",
+    "AwardDecision",
     "Campaign",
     "CampaignInstrument",
     "CampaignTransition",
     "Candidate",
     "InstrumentVersion",
     "Invitation",
+    "JuryComment",
+    "JuryConflict",
+    "JuryVote",
     "Mission",
+    "RankRow",
     "RateLimitCounter",
     "Response",
     "ReviewEvent",
     "Scenario",
+    "ScoreRow",
+    "ScoringRun",
     "ShopperConflict",
     "SurveyDraft",
     "User",
