@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
     invitation_valid_days: int = Field(default=14, ge=1)
     secure_cookies: bool = False
+    # Mystery shoppers' evidence files (photos, screenshots, PDFs); default: <var_dir>/evidence.
+    evidence_dir: Path | None = None
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -62,6 +64,8 @@ class Settings(BaseSettings):
                     "BAROMETRE_SECRET_KEY is required in production (a long random string)"
                 )
             self.secret_key = _development_secret_key(self.var_dir)
+        if self.evidence_dir is None:
+            self.evidence_dir = self.var_dir / "evidence"
         return self
 
     @property
