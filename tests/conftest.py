@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel
 import app.models  # noqa: F401  (every table on the metadata)
 from app.accounts.models import Role, User
 from app.cli import alembic_config
+from app.collection import cache as collection_cache
 from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.core.i18n import set_locale
@@ -124,6 +125,8 @@ def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as db_session:
         yield db_session
     _empty_all_tables(engine)
+    # Cached survey targets and known rate-limit counts describe rows that are gone now.
+    collection_cache.reset()
 
 
 @pytest.fixture(scope="session")

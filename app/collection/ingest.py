@@ -37,13 +37,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from app.campaigns.models import Campaign, CampaignState, Candidate, CandidateStatus
 from app.collection import service
 from app.collection.models import Response, ResponseSource
 from app.collection.schemas import ResponseSubmission
+from app.collection.service import SurveyTarget
 from app.core import ratelimit
 from app.core.config import Settings
+from app.core.errors import TooManyRequests
 from app.core.i18n import _
-from app.core.ratelimit import RateLimitCounter
 
 # Bounds a transaction (and SQLite's bound-parameter count: 13 columns per row).
 MAX_BATCH = 500
@@ -53,6 +55,9 @@ class Outcome(StrEnum):
     created = "created"  # inserted by this request: 201
     replay = "replay"  # the same id with the same content was already stored: 200
     conflict = "conflict"  # the same id with other content: 409
+    limited = "limited"  # the client's bucket is full for this window: 429, nothing stored
+    closed = "closed"  # the campaign stopped collecting (seen in the transaction): 409
+    not_candidate = "not_candidate"  # the authority is no longer a registered candidate: 404
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Pending:
     values: dict[str, Any]  # the row, as prepared by service.prepare_response
     bucket: str | None = None  # the rate-limit bucket to count a hit in when created
     window_seconds: int = 600
+    limit: int | None = None  # the bucket's limit per window (None: counted, never refused)
     future: asyncio.Future[Outcome] | None = field(default=None, repr=False)
 
     @property
@@ -77,23 +83,96 @@ def _insert(connection: Connection) -> Any:
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
+def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, Outcome]:
+    """Items whose campaign is no longer open or authority no longer a registered candidate.
+
+    The request checked both (from the process's short-lived cache); this re-check, in the
+    write transaction, is what makes a change made in another worker hold at once.
+    """
+    pairs = {(item.values["campaign_id"], item.values["authority_code"]) for item in batch}
+    campaigns = Campaign.__table__  # type: ignore[attr-defined]
+    candidates = Candidate.__table__  # type: ignore[attr-defined]
+    rows = connection.execute(
+        sa.select(
+            candidates.c.campaign_id,
+            candidates.c.authority_code,
+            candidates.c.status,
+            campaigns.c.state,
+        )
+        .join(campaigns, campaigns.c.id == candidates.c.campaign_id)
+        .where(
+            candidates.c.campaign_id.in_(sorted({campaign for campaign, _code in pairs})),
+            candidates.c.authority_code.in_(sorted({code for _campaign, code in pairs})),
+        )
+    )
+    found = {(row.campaign_id, row.authority_code): (row.status, row.state) for row in rows}
+    refused: dict[int, Outcome] = {}
+    for index, item in enumerate(batch):
+        status, state = found.get(
+            (item.values["campaign_id"], item.values["authority_code"]), (None, None)
+        )
+        if state != CampaignState.open:
+            refused[index] = Outcome.closed
+        elif status != CandidateStatus.registered:
+            refused[index] = Outcome.not_candidate
+    return refused
+
+
+def _limit_refusals(
+    connection: Connection, batch: list[Pending], refused: dict[int, Outcome]
+) -> dict[int, Outcome]:
+    """Items beyond their bucket's limit, counting the batch's earlier items (conservatively:
+    a replay among them takes a place it will not use)."""
+    limited = [
+        (index, item)
+        for index, item in enumerate(batch)
+        if index not in refused and item.bucket is not None and item.limit is not None
+    ]
+    if not limited:
+        return {}
+    counts = ratelimit.counts_in_window(
+        connection, [(item.bucket, item.window_seconds) for _i, item in limited if item.bucket]
+    )
+    result: dict[int, Outcome] = {}
+    for index, item in limited:
+        assert item.bucket is not None and item.limit is not None
+        key = (item.bucket, item.window_seconds)
+        if counts[key] >= item.limit:
+            result[index] = Outcome.limited
+        else:
+            counts[key] += 1
+    return result
+
+
 def write_batch(connection: Connection, batch: list[Pending]) -> list[Outcome]:
     """Store a batch in the caller's transaction; the outcome of each item, in order.
 
     Nothing here commits: the caller acknowledges the outcomes only after its COMMIT.
     """
+    return _write(connection, batch)[0]
+
+
+def _write(
+    connection: Connection, batch: list[Pending]
+) -> tuple[list[Outcome], dict[tuple[str, int], tuple[int, int]]]:
+    """``write_batch``, plus the counters' new totals (to note once committed)."""
     table = Response.__table__  # type: ignore[attr-defined]
+    refused = _target_refusals(connection, batch)
+    refused.update(_limit_refusals(connection, batch, refused))
     first: dict[uuid.UUID, Pending] = {}
-    for item in batch:
-        first.setdefault(item.id, item)
-    statement = (
-        _insert(connection)(table)
-        .values([item.values for item in first.values()])
-        .on_conflict_do_nothing(index_elements=[table.c.id])
-        .returning(table.c.id)
-    )
-    # RETURNING names exactly the rows this statement inserted.
-    inserted = set(connection.execute(statement).scalars())
+    for index, item in enumerate(batch):
+        if index not in refused:
+            first.setdefault(item.id, item)
+    inserted: set[uuid.UUID] = set()
+    if first:
+        statement = (
+            _insert(connection)(table)
+            .values([item.values for item in first.values()])
+            .on_conflict_do_nothing(index_elements=[table.c.id])
+            .returning(table.c.id)
+        )
+        # RETURNING names exactly the rows this statement inserted.
+        inserted = set(connection.execute(statement).scalars())
     missing = [response_id for response_id in first if response_id not in inserted]
     stored: dict[uuid.UUID, str] = {}
     if missing:
@@ -102,7 +181,10 @@ def write_batch(connection: Connection, batch: list[Pending]) -> list[Outcome]:
         )
         stored = {row.id: row.content_sha256 for row in rows}
     outcomes = []
-    for item in batch:
+    for index, item in enumerate(batch):
+        if index in refused:
+            outcomes.append(refused[index])
+            continue
         if item.id in inserted:
             if first[item.id] is item:
                 outcomes.append(Outcome.created)
@@ -113,41 +195,19 @@ def write_batch(connection: Connection, batch: list[Pending]) -> list[Outcome]:
             if reference is None:  # not inserted yet not there: never acknowledge that
                 raise RuntimeError(f"response {item.id} was neither inserted nor found")
         outcomes.append(Outcome.replay if reference == item.sha256 else Outcome.conflict)
-    _count_hits(
-        connection,
-        [item for item, outcome in zip(batch, outcomes, strict=True) if outcome is Outcome.created],
-    )
-    return outcomes
-
-
-def _count_hits(connection: Connection, created: list[Pending]) -> None:
-    """The rate-limit counters (shared by every worker), one upsert per bucket and window."""
     hits = Counter(
-        (item.bucket, item.window_seconds) for item in created if item.bucket is not None
+        (item.bucket, item.window_seconds)
+        for item, outcome in zip(batch, outcomes, strict=True)
+        if outcome is Outcome.created and item.bucket is not None
     )
-    if not hits:
-        return
-    table = RateLimitCounter.__table__  # type: ignore[attr-defined]
-    now = int(time.time())
-    for (bucket, window_seconds), count in sorted(hits.items()):
-        start = now - now % window_seconds
-        statement = _insert(connection)(table).values(
-            bucket=bucket, window_start=start, count=count
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.bucket],
-            set_={
-                "count": sa.case(
-                    (table.c.window_start == start, table.c.count + count), else_=count
-                ),
-                "window_start": start,
-            },
-        )
-        connection.execute(statement)
+    return outcomes, ratelimit.add_hits(connection, dict(hits))
 
 
 class IngestWriter:
     """The single writer of one event loop for one engine (see the module docstring)."""
+
+    # Expired rate-limit counters are deleted by a batch at most this often (per process).
+    PRUNE_EVERY_SECONDS = 300.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -155,6 +215,9 @@ class IngestWriter:
         self.task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and benchmarks
         self.largest_batch = 0
+        # Counters older than this are expired for every window in use (set by the caller).
+        self.counter_retention_seconds: int | None = None
+        self.next_prune = time.monotonic() + self.PRUNE_EVERY_SECONDS
 
     async def submit(self, item: Pending) -> Outcome:
         """Queue a row; returns its outcome once the transaction holding it has committed."""
@@ -186,8 +249,15 @@ class IngestWriter:
                     item.future.set_result(outcome)
 
     def _commit(self, batch: list[Pending]) -> list[Outcome]:
+        prune = self.counter_retention_seconds is not None and time.monotonic() >= self.next_prune
         with self.engine.begin() as connection:  # COMMIT on leaving, or ROLLBACK and raise
-            outcomes = write_batch(connection, batch)
+            outcomes, totals = _write(connection, batch)
+            if prune and self.counter_retention_seconds is not None:
+                ratelimit.prune(connection, older_than_seconds=self.counter_retention_seconds)
+        if prune:
+            self.next_prune = time.monotonic() + self.PRUNE_EVERY_SECONDS
+        for bucket_key, (window_start, count) in totals.items():
+            ratelimit.LOCAL.note(bucket_key[0], window_start, count)
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
         return outcomes
@@ -215,18 +285,24 @@ async def accept_submission(
 ) -> tuple[uuid.UUID, bool]:
     """Check, validate and store one API submission; returns (id, created).
 
-    Raises the same domain errors as before (404/409/422/429); a conflict is raised here, in
-    the request's own context (its locale), from the writer's outcome.
+    Raises the same domain errors as before (404/409/422/429), in the request's own context
+    (its locale): from the checks here, or from the writer's outcome.
     """
     if body.invitation is not None:
         # Rare: the invitation is marked used in the response's own transaction.
         return await asyncio.to_thread(_submit_with_invitation, engine, settings, bucket, body)
-    with Session(engine, expire_on_commit=False) as session:  # reads only
-        _enforce_limit(session, settings, bucket)
-        target = service.survey_target(
-            session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
-        )
-        service.check_invitation_token(session, token=None, target=target, response_id=body.id)
+    ratelimit.LOCAL.check(
+        bucket,
+        limit=settings.public_submissions_per_window,
+        window_seconds=settings.public_window_seconds,
+        message=_limit_message(),
+    )
+    target = service.cached_survey_target(
+        engine, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
+    )
+    if target is None:  # read it off the event loop
+        target = await asyncio.to_thread(_load_target, engine, settings, body)
+    service.refuse_without_invitation(target)
     values = service.prepare_response(
         target=target,
         response_id=body.id,
@@ -235,11 +311,39 @@ async def accept_submission(
         source=ResponseSource.api,
         started_at=body.started_at,
     )
-    pending = Pending(values, bucket=bucket, window_seconds=settings.public_window_seconds)
-    outcome = await writer_for(engine).submit(pending)
+    pending = Pending(
+        values,
+        bucket=bucket,
+        window_seconds=settings.public_window_seconds,
+        limit=settings.public_submissions_per_window,
+    )
+    writer = writer_for(engine)
+    writer.counter_retention_seconds = max(
+        settings.public_window_seconds, settings.login_window_seconds
+    )
+    outcome = await writer.submit(pending)
     if outcome is Outcome.conflict:
         raise service.response_conflict()
+    if outcome is Outcome.limited:
+        raise TooManyRequests(
+            _limit_message(), retry_after=ratelimit.retry_after(settings.public_window_seconds)
+        )
+    if outcome is Outcome.closed:
+        raise service.campaign_closed(body.campaign)
+    if outcome is Outcome.not_candidate:
+        raise service.not_a_candidate(body.authority, body.campaign)
     return body.id, outcome is Outcome.created
+
+
+def _load_target(engine: Engine, settings: Settings, body: ResponseSubmission) -> SurveyTarget:
+    with Session(engine, expire_on_commit=False) as session:  # reads only
+        return service.survey_target(
+            session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
+        )
+
+
+def _limit_message() -> str:
+    return _("Too many answers from this connection. Please try again in a few minutes.")
 
 
 def _enforce_limit(session: Session, settings: Settings, bucket: str) -> None:
@@ -248,7 +352,7 @@ def _enforce_limit(session: Session, settings: Settings, bucket: str) -> None:
         bucket,
         limit=settings.public_submissions_per_window,
         window_seconds=settings.public_window_seconds,
-        message=_("Too many answers from this connection. Please try again in a few minutes."),
+        message=_limit_message(),
     )
 
 

@@ -19,7 +19,7 @@ from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
 from app.campaigns.schemas import Channel
 from app.campaigns.service import parse_config
-from app.collection import repository
+from app.collection import cache, repository
 from app.collection.models import Invitation, Response, ResponseSource, SurveyDraft
 from app.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _, get_locale
@@ -46,25 +46,54 @@ class InvalidAnswers(InvalidInput):
 
 @dataclass(frozen=True)
 class SurveyTarget:
-    """What a public link opens: an open campaign, a registered candidate, the pinned survey."""
+    """What a public link opens: an open campaign, a registered candidate, the pinned survey.
+
+    The rows are detached copies shared by concurrent requests (``app.collection.cache``):
+    read them, never change them or add them to a session.
+    """
 
     campaign: Campaign
     authority: Authority
     version: InstrumentVersion
     instrument: surveys.Instrument
+    invitations_only: bool = False
 
 
 def survey_target(
     session: Session, *, organiser: str, year: int, authority_code: str
 ) -> SurveyTarget:
+    """The target of a public link, from the process's short-lived cache when it has it."""
+    key = cache.key_for(
+        session.get_bind(), organiser=organiser, year=year, authority_code=authority_code
+    )
+    target = cache.get(key)
+    if target is None:
+        generation = cache.generation()
+        target = load_survey_target(
+            session, organiser=organiser, year=year, authority_code=authority_code
+        )
+        cache.put(key, target, loaded_in_generation=generation)
+    return target
+
+
+def cached_survey_target(
+    bind: Any, *, organiser: str, year: int, authority_code: str
+) -> SurveyTarget | None:
+    """The cached target if this process has a fresh one (no database access), else None."""
+    return cache.get(
+        cache.key_for(bind, organiser=organiser, year=year, authority_code=authority_code)
+    )
+
+
+def load_survey_target(
+    session: Session, *, organiser: str, year: int, authority_code: str
+) -> SurveyTarget:
+    """Read the target from the database (raises NotFound/Conflict as the link's answer)."""
     campaign = campaigns_repository.get_by_year(session, organiser=organiser, year=year)
     if campaign is None:
         raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="campaign")
     if campaign.state != CampaignState.open:
-        raise Conflict(
-            _("The %(year)d campaign is not collecting answers at the moment.") % {"year": year},
-            field="campaign",
-        )
+        raise campaign_closed(year)
     authority = authorities_repository.get(session, authority_code.upper())
     candidate = (
         campaigns_repository.get_candidate(session, campaign.id or 0, authority.code)
@@ -72,19 +101,31 @@ def survey_target(
         else None
     )
     if authority is None or candidate is None or candidate.status != CandidateStatus.registered:
-        raise NotFound(
-            _("%(code)s is not a candidate of the %(year)d campaign.")
-            % {"code": authority_code, "year": year},
-            field="authority",
-        )
+        raise not_a_candidate(authority_code, year)
     survey_pin = repository.pinned_survey(session, campaign.id or 0)
     if survey_pin is None:
         raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
     return SurveyTarget(
-        campaign=campaign,
-        authority=authority,
+        campaign=cache.detached_copy(campaign),
+        authority=cache.detached_copy(authority),
         version=survey_pin,
         instrument=load_published(survey_pin),
+        invitations_only=parse_config(campaign.config).invitations_only,
+    )
+
+
+def campaign_closed(year: int) -> Conflict:
+    return Conflict(
+        _("The %(year)d campaign is not collecting answers at the moment.") % {"year": year},
+        field="campaign",
+    )
+
+
+def not_a_candidate(authority_code: str, year: int) -> NotFound:
+    return NotFound(
+        _("%(code)s is not a candidate of the %(year)d campaign.")
+        % {"code": authority_code, "year": year},
+        field="authority",
     )
 
 
@@ -385,15 +426,20 @@ def invitation_for_draft(session: Session, *, draft_id: uuid.UUID) -> Invitation
     return repository.get_invitation_by_draft(session, draft_id)
 
 
+def refuse_without_invitation(target: SurveyTarget) -> None:
+    """For the API: an invitations-only campaign refuses a submission without a token."""
+    if target.invitations_only:
+        raise InvalidInput(
+            _("This campaign accepts answers through invitations only."), field="invitation"
+        )
+
+
 def check_invitation_token(
     session: Session, *, token: str | None, target: SurveyTarget, response_id: uuid.UUID
 ) -> Invitation | None:
     """For the API: an invitation must match its campaign and authority and be unused."""
     if token is None:
-        if parse_config(target.campaign.config).invitations_only:
-            raise InvalidInput(
-                _("This campaign accepts answers through invitations only."), field="invitation"
-            )
+        refuse_without_invitation(target)
         return None
     invitation = repository.get_invitation_by_hash(session, hash_token(token))
     if (
@@ -420,7 +466,7 @@ def mark_invitation_used(
 
 
 def require_public_link_allowed(target: SurveyTarget) -> None:
-    if parse_config(target.campaign.config).invitations_only:
+    if target.invitations_only:
         raise Forbidden(
             _("This questionnaire is for invited people only: please use the link you received.")
         )
