@@ -23,8 +23,13 @@ from app.core.middleware import (
 )
 from app.core.security import csrf_protect
 from app.instruments import routes as instruments_routes
+from app.jury import routes as jury_routes
 from app.missions import routes as missions_routes
 from app.posters import routes as posters_routes
+from app.publication import routes as publication_routes
+from app.reviews import routes as reviews_routes
+from app.scorecards import routes as scorecards_routes
+from app.visits import routes as visits_routes
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SESSION_COOKIE = "barometre_session"
@@ -64,7 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimitMiddleware,
         default_limit=MAX_BODY_BYTES,
         upload_limit=MAX_UPLOAD_BYTES,
-        upload_prefixes=("/registry/import", "/campaigns/"),
+        upload_prefixes=(
+            "/registry/import",
+            "/campaigns/",
+            # Shoppers' evidence (10 MB, checked by the upload itself with a clear message).
+            "/me/missions/",
+            "/api/v1/missions/",
+        ),
     )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -79,4 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_routes.router)
     app.include_router(posters_routes.router)
     app.include_router(missions_routes.router)
+    app.include_router(jury_routes.router)
+    app.include_router(scorecards_routes.router)
+    app.include_router(scorecards_routes.api_router)
+    app.include_router(publication_routes.router)
+    app.include_router(visits_routes.router)
+    app.include_router(visits_routes.api_router)
+    app.include_router(reviews_routes.router)
     return app

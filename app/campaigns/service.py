@@ -154,6 +154,17 @@ def transition(
                 _("Pin the instruments before opening the campaign: %(missing)s.")
                 % {"missing": ", ".join(missing)}
             )
+    if target in (CampaignState.deliberated, CampaignState.published):
+        # The jury's decisions are what deliberation produces and publication shows.
+        from app.jury.service import unsigned_categories
+
+        unsigned = unsigned_categories(session, campaign)
+        if unsigned:
+            raise Conflict(
+                _("Every category's decision must be signed first; still unsigned: %(keys)s.")
+                % {"keys": ", ".join(unsigned)},
+                field="to_state",
+            )
     record = CampaignTransition(
         campaign_id=campaign.id or 0,
         from_state=current.value,

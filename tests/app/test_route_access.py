@@ -40,6 +40,10 @@ PUBLIC_ROUTES = {
     "survey_thanks": "the thank-you page",
     "privacy": "the privacy notice",
     "invitation_link": "the token in the link is the credential",
+    "results_public": "published laureates and distributions (404 before publication)",
+    "results_category": "a category's published results (404 before publication)",
+    "open_data_csv": "open data of published scores (404 before publication)",
+    "open_data_json": "open data of published scores (404 before publication)",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
@@ -94,6 +98,9 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "code": "01001",
         "token": "x",
         "mission_id": 1,
+        "evidence_id": "00000000-0000-4000-8000-000000000001",
+        "year": 2031,
+        "category": "communes-0-3500",
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

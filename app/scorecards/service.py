@@ -1,0 +1,685 @@
+"""What the jury, the public pages and the scorecards show of a frozen run.
+
+Shared views of a run — a category's candidates with their ranks and intervals, its summary
+statistics and plots, anonymised citizen comments, item labels — and the authority scorecard.
+Nothing here scores anything: it reads the rows a scoring run stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+import surveys
+from app import plots
+from app.accounts.models import Role, User
+from app.campaigns import repository as campaigns_repository
+from app.campaigns.models import Campaign, CampaignState
+from app.campaigns.schemas import CampaignConfig
+from app.campaigns.service import parse_config
+from app.core.errors import NotFound
+from app.core.i18n import _, get_locale
+from app.results.models import RankRow, ScoreLevel, ScoreRow, ScoringRun
+from app.scorecards import repository
+from scoring import Estimates, funnel_limits, yoy_difference
+
+# Anonymity: no comment and no breakdown from fewer respondents (METHODOLOGY.md §6).
+MIN_RESPONDENTS_FOR_COMMENTS = 5
+MAX_COMMENTS = 30
+# Comments are read from the latest responses only: an authority can have thousands.
+COMMENT_SCAN_LIMIT = 400
+STRENGTHS_SHOWN = 3
+# A public or open-data row with one of these flags has too few respondents to be shown.
+SUPPRESSED_FLAGS = frozenset({"fewer_than_5", "few_respondents", "suppressed"})
+SORT_KEYS = ("rank", "name", "estimate", "p_best", "rank_low")
+
+
+def category_labels(config: CampaignConfig) -> dict[str, str]:
+    language = get_locale()
+    return {
+        category.key: category.label_fr if language == "fr" else category.label_en
+        for category in config.categories
+    }
+
+
+def campaign_config(campaign: Campaign) -> CampaignConfig:
+    return parse_config(campaign.config)
+
+
+def require_run(session: Session, campaign: Campaign) -> ScoringRun:
+    run = repository.current_run(session, campaign.id or 0)
+    if run is None:
+        raise NotFound(
+            _("The %(year)d campaign has no complete scoring run yet.") % {"year": campaign.year}
+        )
+    return run
+
+
+@dataclass(frozen=True)
+class CandidateLine:
+    code: str
+    name: str
+    rank: RankRow
+    overall: ScoreRow | None
+
+    @property
+    def ci_low(self) -> float | None:
+        return self.overall.ci_low if self.overall else None
+
+    @property
+    def ci_high(self) -> float | None:
+        return self.overall.ci_high if self.overall else None
+
+    @property
+    def flags(self) -> list[str]:
+        return list(self.overall.flags) if self.overall else []
+
+
+@dataclass(frozen=True)
+class CategoryStats:
+    count: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+    best: float | None
+    worst: float | None
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    key: str
+    label: str
+    eligible: list[CandidateLine]
+    ineligible: list[CandidateLine]
+    stats: CategoryStats
+    top1: list[CandidateLine]
+    leader: CandidateLine | None
+    outliers: dict[str, str] = field(default_factory=dict)  # code → "above" | "below"
+
+    @property
+    def tied(self) -> bool:
+        return len(self.top1) > 1
+
+
+def category_stats(estimates: Sequence[float]) -> CategoryStats:
+    values = np.asarray([v for v in estimates if v is not None and math.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return CategoryStats(0, None, None, None, None, None)
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    return CategoryStats(
+        count=len(values),
+        median=float(median),
+        q1=float(q1),
+        q3=float(q3),
+        best=float(values.max()),
+        worst=float(values.min()),
+    )
+
+
+def _sort_key(sort: str) -> Any:
+    def key(line: CandidateLine) -> tuple[Any, ...]:
+        row = line.rank
+        if sort == "name":
+            return (line.name.lower(),)
+        if sort == "estimate":
+            return (-(row.estimate if row.estimate is not None else -1e9), line.name)
+        if sort == "p_best":
+            return (-(row.p_best if row.p_best is not None else -1.0), line.name)
+        if sort == "rank_low":
+            return (row.rank_low if row.rank_low is not None else 10**9, line.name)
+        return (row.rank if row.rank is not None else 10**9, line.name)
+
+    return key
+
+
+def category_view(
+    session: Session,
+    *,
+    run: ScoringRun,
+    config: CampaignConfig,
+    category: str,
+    sort: str = "rank",
+    descending: bool = False,
+) -> CategoryView:
+    labels = category_labels(config)
+    if category not in labels:
+        raise NotFound(_("No category %(key)s in this campaign.") % {"key": category})
+    lines = [
+        CandidateLine(code=rank.authority_code, name=name, rank=rank, overall=overall)
+        for rank, overall, name in repository.category_lines(session, run.id or 0, category)
+    ]
+    eligible = [line for line in lines if line.rank.eligible]
+    ineligible = sorted(
+        (line for line in lines if not line.rank.eligible), key=lambda line: line.name.lower()
+    )
+    by_rank = sorted(eligible, key=_sort_key("rank"))
+    sort = sort if sort in SORT_KEYS else "rank"
+    eligible = sorted(eligible, key=_sort_key(sort), reverse=descending)
+    outliers: dict[str, str] = {}
+    scored = [
+        line for line in by_rank if line.rank.estimate is not None and (line.rank.se or 0) > 0
+    ]
+    if len(scored) >= 3:
+        limits = funnel_limits(
+            np.array([line.rank.estimate for line in scored], dtype=float),
+            np.array([line.rank.se for line in scored], dtype=float),
+        )
+        outer = len(limits.levels) - 1
+        for index, line in enumerate(scored):
+            if limits.outside[outer][index]:
+                above = (line.rank.estimate or 0) > limits.target
+                outliers[line.code] = "above" if above else "below"
+    return CategoryView(
+        key=category,
+        label=labels[category],
+        eligible=eligible,
+        ineligible=ineligible,
+        stats=category_stats([line.rank.estimate for line in by_rank]),  # type: ignore[misc]
+        top1=[line for line in by_rank if line.rank.in_top1_set],
+        leader=by_rank[0] if by_rank else None,
+        outliers=outliers,
+    )
+
+
+def forest_svg(
+    view: CategoryView, *, plot_id: str, laureate: str | None = None, highlight: str | None = None
+) -> str:
+    ordered = sorted(view.eligible, key=_sort_key("estimate"))
+    rows = []
+    for line in ordered:
+        if line.rank.estimate is None:
+            continue
+        emphasis = ""
+        if line.code in (laureate, highlight):
+            emphasis = "laureate"
+        elif line.rank.in_top1_set:
+            emphasis = "top1"
+        elif line.rank.in_top3_set:
+            emphasis = "top3"
+        rows.append(
+            plots.ForestRow(
+                key=line.code,
+                label=line.name,
+                estimate=line.rank.estimate,
+                ci_low=line.ci_low,
+                ci_high=line.ci_high,
+                emphasis=emphasis,
+            )
+        )
+    stats = view.stats
+    desc = _(
+        "%(count)d candidates sorted by score, each with its confidence interval. "
+        "Median %(median)s; best %(best)s. %(top1)d in the top-1 set, "
+        "%(top3)d in the top-3 set. The table below gives every value."
+    ) % {
+        "count": len(rows),
+        "median": _one(stats.median),
+        "best": _one(stats.best),
+        "top1": len(view.top1),
+        "top3": sum(1 for line in view.eligible if line.rank.in_top3_set),
+    }
+    return plots.forest_plot(
+        rows,
+        plot_id=plot_id,
+        title=_("Forest plot: %(category)s") % {"category": view.label},
+        desc=desc,
+        reference=stats.median,
+        reference_label=_("median"),
+        axis_label=_("Score out of 100, with its confidence interval"),
+    )
+
+
+def funnel_svg(view: CategoryView, *, plot_id: str, laureate: str | None = None) -> str | None:
+    scored = [
+        line for line in view.eligible if line.rank.estimate is not None and (line.rank.se or 0) > 0
+    ]
+    if len(scored) < 3:
+        return None
+    estimates = np.array([line.rank.estimate for line in scored], dtype=float)
+    errors = np.array([line.rank.se for line in scored], dtype=float)
+    limits = funnel_limits(estimates, errors)
+    grid = np.linspace(errors.min() * 0.8, errors.max() * 1.25, 40)
+    widening = math.sqrt(limits.phi)
+    curves = []
+    for level in limits.levels:
+        base = funnel_limits(limits.target, grid, levels=(level,), overdispersion=False)
+        curves.append(
+            plots.FunnelCurve(
+                level=level,
+                se=list(grid),
+                lower=list(limits.target - (limits.target - base.lower[0]) * widening),
+                upper=list(limits.target + (base.upper[0] - limits.target) * widening),
+            )
+        )
+    points = [
+        plots.FunnelPoint(
+            key=line.code,
+            label=line.name,
+            estimate=float(line.rank.estimate or 0.0),
+            se=float(line.rank.se or 0.0),
+            emphasis="laureate" if line.code == laureate else "",
+        )
+        for line in scored
+    ]
+    above = sum(1 for side in view.outliers.values() if side == "above")
+    below = sum(1 for side in view.outliers.values() if side == "below")
+    desc = _(
+        "Each candidate's score against its precision (1/SE), with 95 %% and 99.8 %% control "
+        "limits around the precision-weighted category mean %(target)s "
+        "(over-dispersion factor %(phi)s). Above the 99.8 %% limit: %(above)d; "
+        "below it: %(below)d."
+    ) % {
+        "target": _one(limits.target),
+        "phi": f"{limits.phi:.2f}",
+        "above": above,
+        "below": below,
+    }
+    return plots.funnel_plot(
+        points,
+        curves,
+        target=limits.target,
+        plot_id=plot_id,
+        title=_("Funnel plot: %(category)s") % {"category": view.label},
+        desc=desc,
+        x_label=_("Precision (1 / standard error)"),
+        y_label=_("Score"),
+    )
+
+
+def _one(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+# --- instruments: item labels and free-text items -------------------------------------------
+
+_INSTRUMENTS: dict[str, surveys.Instrument] = {}
+
+
+def _instrument(version_sha: str, content: dict[str, Any]) -> surveys.Instrument:
+    # A published version never changes (its sha256 is its content), so caching is safe.
+    instrument = _INSTRUMENTS.get(version_sha)
+    if instrument is None:
+        instrument = surveys.instrument_from_dict(content)
+        _INSTRUMENTS[version_sha] = instrument
+    return instrument
+
+
+def pinned_instruments(session: Session, campaign: Campaign) -> list[surveys.Instrument]:
+    pins = campaigns_repository.pinned_instruments(session, campaign.id or 0)
+    return [_instrument(version.sha256, version.content) for _pin, version in pins]
+
+
+def item_labels(instruments: Sequence[surveys.Instrument]) -> dict[str, str]:
+    """Item key → label in the current language, under the plain key and prefixed forms."""
+    language = get_locale()
+    labels: dict[str, str] = {}
+    for instrument in instruments:
+        for item in instrument.items:
+            label = item.label.get(language)
+            for key in (
+                item.key,
+                f"{instrument.key}.{item.key}",
+                f"{instrument.key}:{item.key}",
+                f"{instrument.key}/{item.key}",
+            ):
+                labels.setdefault(key, label)
+            if instrument.channel:
+                labels.setdefault(f"{instrument.channel}.{item.key}", label)
+                labels.setdefault(f"{instrument.channel}:{item.key}", label)
+    return labels
+
+
+def theme_labels(instruments: Sequence[surveys.Instrument]) -> dict[str, str]:
+    language = get_locale()
+    return {
+        theme.key: theme.label.get(language)
+        for instrument in instruments
+        for theme in instrument.themes
+    }
+
+
+def anonymised_comments(
+    session: Session, *, campaign: Campaign, code: str, respondents: int | None = None
+) -> tuple[int, list[str]]:
+    """(valid respondents, comments): free-text answers, contacts masked, none under 5."""
+    count = (
+        respondents
+        if respondents is not None
+        else repository.count_valid_responses(session, campaign.id or 0, code)
+    )
+    if count < MIN_RESPONDENTS_FOR_COMMENTS:
+        return count, []
+    rows = repository.response_answers(session, campaign.id or 0, code, limit=COMMENT_SCAN_LIMIT)
+    text_keys: dict[int, list[str]] = {}
+    versions = {
+        version.id: version
+        for version in repository.instrument_versions(session, {vid for _a, vid in rows})
+    }
+    for version_id, version in versions.items():
+        instrument = _instrument(version.sha256, version.content)
+        text_keys[version_id or 0] = [item.key for item in instrument.items if item.type == "text"]
+    comments: list[str] = []
+    for answers, version_id in rows:
+        for key in text_keys.get(version_id, []):
+            value = answers.get(key)
+            if isinstance(value, str) and value.strip():
+                comments.append(surveys.redact_contacts(value.strip()))
+        if len(comments) >= MAX_COMMENTS:
+            break
+    return count, comments[:MAX_COMMENTS]
+
+
+# --- the authority scorecard ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    previous_year: int
+    previous: float
+    difference: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+@dataclass(frozen=True)
+class ItemGap:
+    key: str
+    label: str
+    estimate: float
+    category_mean: float
+
+    @property
+    def gap(self) -> float:
+        return self.estimate - self.category_mean
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    campaign: Campaign
+    run: ScoringRun
+    code: str
+    name: str
+    category: str
+    category_label: str
+    overall: ScoreRow | None
+    rank: RankRow | None
+    components: list[ScoreRow]
+    channels: list[ScoreRow]
+    themes: list[ScoreRow]
+    stats: CategoryStats
+    change: Change | None
+    strengths: list[ItemGap]
+    irritants: list[ItemGap]
+    respondents: int
+    comments: list[str]
+    theme_names: dict[str, str]
+    candidates_in_category: int
+
+    @property
+    def filename_stem(self) -> str:
+        return f"scorecard-{self.campaign.year}-{self.code}"
+
+
+def can_see_all(user: User) -> bool:
+    return user.role in (Role.admin, Role.jury)
+
+
+def _authorise(user: User, code: str, campaign: Campaign) -> None:
+    """An authority contact sees only their own scorecard, once the results are published;
+    anything else is a 404 (the others' existence is not revealed)."""
+    if can_see_all(user):
+        return
+    own = user.role == Role.authority and (user.authority_code or "").upper() == code
+    if not own or campaign.state != CampaignState.published:
+        raise NotFound(_("No scorecard for %(code)s.") % {"code": code})
+
+
+def _estimates(domain: str, row: ScoreRow) -> Estimates:
+    return Estimates(
+        domains=pd.Index([domain]),
+        estimate=np.array([row.estimate], dtype=float),
+        se=np.array([row.se if row.se is not None else math.nan], dtype=float),
+        df=np.array([row.df if row.df is not None else math.inf], dtype=float),
+        ci_low=np.array([row.ci_low if row.ci_low is not None else math.nan], dtype=float),
+        ci_high=np.array([row.ci_high if row.ci_high is not None else math.nan], dtype=float),
+        n=np.array([row.n], dtype=float),
+        n_eff=np.array([row.n_eff if row.n_eff is not None else math.nan], dtype=float),
+        level=0.95,
+        method="stored score row",
+    )
+
+
+def year_over_year(
+    session: Session, *, campaign: Campaign, code: str, overall: ScoreRow | None
+) -> Change | None:
+    if overall is None or overall.estimate is None or overall.se is None:
+        return None
+    previous_campaign = repository.previous_campaign(session, campaign)
+    if previous_campaign is None:
+        return None
+    previous_run = repository.current_run(session, previous_campaign.id or 0)
+    if previous_run is None:
+        return None
+    before = repository.overall_score(session, previous_run.id or 0, code)
+    if before is None or before.estimate is None or before.se is None:
+        return None
+    config = campaign_config(campaign)
+    difference = yoy_difference(
+        _estimates(code, overall), _estimates(code, before), level=config.confidence_level
+    )
+    return Change(
+        previous_year=previous_campaign.year,
+        previous=before.estimate,
+        difference=float(difference.estimate[0]),
+        ci_low=float(difference.ci_low[0]),
+        ci_high=float(difference.ci_high[0]),
+    )
+
+
+def get_scorecard(session: Session, *, campaign: Campaign, code: str, user: User) -> Scorecard:
+    code = code.upper()
+    _authorise(user, code, campaign)
+    run = repository.current_run(session, campaign.id or 0)
+    if run is None:
+        raise NotFound(_("No scorecard for %(code)s.") % {"code": code})
+    rows = repository.authority_scores(session, run.id or 0, code)
+    rank = repository.rank_row(session, run.id or 0, code)
+    if not rows and rank is None:
+        raise NotFound(_("No scorecard for %(code)s.") % {"code": code})
+    names = repository.authority_names(session, [code])
+    config = campaign_config(campaign)
+    labels = category_labels(config)
+    category = rank.category if rank else ""
+    by_level: dict[str, list[ScoreRow]] = {}
+    for row in rows:
+        by_level.setdefault(row.level, []).append(row)
+    overall = next(iter(by_level.get(ScoreLevel.overall, [])), None)
+    peers = repository.rank_rows(session, run.id or 0, category) if category else []
+    stats = category_stats(
+        [peer.estimate for peer in peers if peer.eligible and peer.estimate is not None]
+    )
+    instruments = pinned_instruments(session, campaign)
+    strengths: list[ItemGap] = []
+    irritants: list[ItemGap] = []
+    item_rows = [row for row in by_level.get(ScoreLevel.item, []) if row.estimate is not None]
+    if item_rows and peers:
+        means = repository.item_means(session, run.id or 0, [peer.authority_code for peer in peers])
+        labels_of_items = item_labels(instruments)
+        gaps = sorted(
+            (
+                ItemGap(
+                    key=row.key,
+                    label=labels_of_items.get(row.key, row.key),
+                    estimate=float(row.estimate or 0.0),
+                    category_mean=means[row.key],
+                )
+                for row in item_rows
+                if row.key in means
+            ),
+            key=lambda gap: gap.gap,
+        )
+        strengths = [gap for gap in reversed(gaps) if gap.gap > 0][:STRENGTHS_SHOWN]
+        irritants = [gap for gap in gaps if gap.gap < 0][:STRENGTHS_SHOWN]
+    respondents, comments = anonymised_comments(session, campaign=campaign, code=code)
+    return Scorecard(
+        campaign=campaign,
+        run=run,
+        code=code,
+        name=names.get(code, code),
+        category=category,
+        category_label=labels.get(category, category),
+        overall=overall,
+        rank=rank,
+        components=sorted(by_level.get(ScoreLevel.component, []), key=lambda r: r.key),
+        channels=sorted(by_level.get(ScoreLevel.channel, []), key=lambda r: r.key),
+        themes=sorted(by_level.get(ScoreLevel.theme, []), key=lambda r: r.key),
+        stats=stats,
+        change=year_over_year(session, campaign=campaign, code=code, overall=overall),
+        strengths=strengths,
+        irritants=irritants,
+        respondents=respondents,
+        comments=comments,
+        theme_names=theme_labels(instruments),
+        candidates_in_category=len(peers),
+    )
+
+
+def scorecard_profile_svg(card: Scorecard, *, plot_id: str) -> str | None:
+    """The authority's channel and theme scores with intervals, against its overall score."""
+    rows = []
+    for row in [*card.components, *card.channels, *card.themes]:
+        if row.estimate is None:
+            continue
+        if row.level in (ScoreLevel.component, ScoreLevel.channel):
+            label = _(row.key)
+        else:
+            label = card.theme_names.get(row.key, row.key)
+        rows.append(
+            plots.ForestRow(
+                key=f"{row.level}:{row.key}",
+                label=label,
+                estimate=row.estimate,
+                ci_low=row.ci_low,
+                ci_high=row.ci_high,
+            )
+        )
+    if not rows:
+        return None
+    overall = card.overall.estimate if card.overall else None
+    return plots.forest_plot(
+        rows,
+        plot_id=plot_id,
+        title=_("Scores of %(name)s by component, channel and theme") % {"name": card.name},
+        desc=_(
+            "%(count)d scores, each with its confidence interval; the dashed line is the overall "
+            "score %(overall)s. The tables give every value."
+        )
+        % {"count": len(rows), "overall": _one(overall)},
+        reference=overall,
+        reference_label=_("overall"),
+        axis_label=_("Score out of 100, with its confidence interval"),
+    )
+
+
+def scorecard_position_svg(card: Scorecard, *, plot_id: str) -> str | None:
+    stats = card.stats
+    if stats.count == 0 or stats.median is None:
+        return None
+    box = plots.BoxRow(
+        key=card.category,
+        label=card.category_label,
+        minimum=stats.worst or 0.0,
+        q1=stats.q1 or 0.0,
+        median=stats.median,
+        q3=stats.q3 or 0.0,
+        maximum=stats.best or 0.0,
+        count=stats.count,
+        marker=card.overall.estimate if card.overall else None,
+    )
+    return plots.distribution_plot(
+        [box],
+        plot_id=plot_id,
+        title=_("Position of %(name)s in its category") % {"name": card.name},
+        desc=_(
+            "Scores of the %(count)d ranked candidates of the category: quartiles %(q1)s–%(q3)s, "
+            "median %(median)s, best %(best)s; the diamond is %(name)s at %(score)s."
+        )
+        % {
+            "count": stats.count,
+            "q1": _one(stats.q1),
+            "q3": _one(stats.q3),
+            "median": _one(stats.median),
+            "best": _one(stats.best),
+            "name": card.name,
+            "score": _one(card.overall.estimate if card.overall else None),
+        },
+        axis_label=_("Score out of 100"),
+    )
+
+
+SCORECARD_CSV_COLUMNS = [
+    "year",
+    "authority_code",
+    "authority_name",
+    "category",
+    "level",
+    "key",
+    "estimate",
+    "se",
+    "df",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_eff",
+    "flags",
+]
+
+
+def _number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def scorecard_csv(session: Session, card: Scorecard) -> str:
+    """Every score row of the authority in the run (one per level and key), UTF-8 CSV."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SCORECARD_CSV_COLUMNS)
+    order = {level.value: index for index, level in enumerate(ScoreLevel)}
+    rows = sorted(
+        repository.authority_scores(session, card.run.id or 0, card.code),
+        key=lambda row: (order.get(row.level, 99), row.key),
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                card.campaign.year,
+                card.code,
+                card.name,
+                card.category,
+                row.level,
+                row.key,
+                _number(row.estimate),
+                _number(row.se),
+                _number(row.df),
+                _number(row.ci_low),
+                _number(row.ci_high),
+                row.n,
+                _number(row.n_eff),
+                " ".join(row.flags),
+            ]
+        )
+    return buffer.getvalue()
