@@ -38,7 +38,7 @@ _WATCHED_TYPES = (Campaign, Candidate, CampaignInstrument, Authority, Instrument
 _WATCHED_TABLES = frozenset(str(model.__tablename__) for model in _WATCHED_TYPES)
 _CHANGED = "collection_targets_changed"
 
-Key = tuple[str, str, int, str]
+Key = tuple[Any, ...]
 _lock = threading.Lock()
 _entries: dict[Key, tuple[float, Any]] = {}
 _generation = 0
@@ -46,6 +46,10 @@ _generation = 0
 
 def key_for(bind: Any, *, organiser: str, year: int, authority_code: str) -> Key:
     return (str(getattr(bind, "url", id(bind))), organiser, year, authority_code.upper())
+
+
+def campaign_key(bind: Any, *, organiser: str, year: int) -> Key:
+    return ("campaign", str(getattr(bind, "url", id(bind))), organiser, year)
 
 
 def generation() -> int:

@@ -28,7 +28,7 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -58,6 +58,7 @@ class Outcome(StrEnum):
     limited = "limited"  # the client's bucket is full for this window: 429, nothing stored
     closed = "closed"  # the campaign stopped collecting (seen in the transaction): 409
     not_candidate = "not_candidate"  # the authority is no longer a registered candidate: 404
+    invitations_only = "invitations_only"  # the campaign now wants an invitation: 422
 
 
 @dataclass
@@ -84,10 +85,11 @@ def _insert(connection: Connection) -> Any:
 
 
 def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, Outcome]:
-    """Items whose campaign is no longer open or authority no longer a registered candidate.
+    """Items whose campaign is no longer open (or now wants invitations: the writer stores no
+    invitation's answer) or whose authority is no longer a registered candidate.
 
-    The request checked both (from the process's short-lived cache); this re-check, in the
-    write transaction, is what makes a change made in another worker hold at once.
+    The request checked all three (from the process's short-lived cache); this re-check, in
+    the write transaction, is what makes a change made in another worker hold at once.
     """
     pairs = {(item.values["campaign_id"], item.values["authority_code"]) for item in batch}
     campaigns = Campaign.__table__  # type: ignore[attr-defined]
@@ -98,6 +100,7 @@ def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, 
             candidates.c.authority_code,
             candidates.c.status,
             campaigns.c.state,
+            campaigns.c.config,
         )
         .join(campaigns, campaigns.c.id == candidates.c.campaign_id)
         .where(
@@ -105,14 +108,23 @@ def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, 
             candidates.c.authority_code.in_(sorted({code for _campaign, code in pairs})),
         )
     )
-    found = {(row.campaign_id, row.authority_code): (row.status, row.state) for row in rows}
+    found = {
+        (row.campaign_id, row.authority_code): (
+            row.status,
+            row.state,
+            bool((row.config or {}).get("invitations_only")),
+        )
+        for row in rows
+    }
     refused: dict[int, Outcome] = {}
     for index, item in enumerate(batch):
-        status, state = found.get(
-            (item.values["campaign_id"], item.values["authority_code"]), (None, None)
+        status, state, invitations_only = found.get(
+            (item.values["campaign_id"], item.values["authority_code"]), (None, None, False)
         )
         if state != CampaignState.open:
             refused[index] = Outcome.closed
+        elif invitations_only:
+            refused[index] = Outcome.invitations_only
         elif status != CandidateStatus.registered:
             refused[index] = Outcome.not_candidate
     return refused
@@ -332,6 +344,8 @@ async def accept_submission(
         raise service.campaign_closed(body.campaign)
     if outcome is Outcome.not_candidate:
         raise service.not_a_candidate(body.authority, body.campaign)
+    if outcome is Outcome.invitations_only:
+        service.refuse_without_invitation(replace(target, invitations_only=True))
     return body.id, outcome is Outcome.created
 
 

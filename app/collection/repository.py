@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
-from app.campaigns.models import CampaignInstrument
+from app.authorities.models import Authority
+from app.campaigns.models import CampaignInstrument, Candidate
 from app.collection.models import Invitation, Response, SurveyDraft
 from app.instruments.models import InstrumentVersion
 
@@ -27,6 +28,18 @@ def insert_response_once(session: Session, values: dict[str, Any]) -> bool:
     )
     # RETURNING gives a row only when this statement inserted (rowcount is unreliable here).
     return session.execute(statement).first() is not None
+
+
+def candidate_authority(
+    session: Session, *, campaign_id: int, authority_code: str
+) -> tuple[Authority, str] | None:
+    """An authority and its candidacy's status in a campaign (one query), if it is a candidate."""
+    row = session.exec(
+        select(Authority, Candidate.status)
+        .join(Candidate, col(Candidate.authority_code) == col(Authority.code))
+        .where(col(Candidate.campaign_id) == campaign_id, col(Authority.code) == authority_code)
+    ).first()
+    return (row[0], str(row[1])) if row is not None else None
 
 
 def get_response(session: Session, response_id: uuid.UUID) -> Response | None:

@@ -13,7 +13,6 @@ from typing import Any
 from sqlmodel import Session
 
 import surveys
-from app.authorities import repository as authorities_repository
 from app.authorities.models import Authority
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
@@ -85,32 +84,53 @@ def cached_survey_target(
     )
 
 
-def load_survey_target(
-    session: Session, *, organiser: str, year: int, authority_code: str
-) -> SurveyTarget:
-    """Read the target from the database (raises NotFound/Conflict as the link's answer)."""
+@dataclass(frozen=True)
+class _OpenCampaign:
+    campaign: Campaign
+    version: InstrumentVersion | None
+    invitations_only: bool
+
+
+def _open_campaign(session: Session, *, organiser: str, year: int) -> _OpenCampaign:
+    """The open campaign of that year and its pinned survey (cached: two reads per TTL)."""
+    key = cache.campaign_key(session.get_bind(), organiser=organiser, year=year)
+    found = cache.get(key)
+    if isinstance(found, _OpenCampaign):
+        return found
+    generation = cache.generation()
     campaign = campaigns_repository.get_by_year(session, organiser=organiser, year=year)
     if campaign is None:
         raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="campaign")
     if campaign.state != CampaignState.open:
         raise campaign_closed(year)
-    authority = authorities_repository.get(session, authority_code.upper())
-    candidate = (
-        campaigns_repository.get_candidate(session, campaign.id or 0, authority.code)
-        if authority
-        else None
+    opened = _OpenCampaign(
+        campaign=cache.detached_copy(campaign),
+        version=repository.pinned_survey(session, campaign.id or 0),
+        invitations_only=parse_config(campaign.config).invitations_only,
     )
-    if authority is None or candidate is None or candidate.status != CandidateStatus.registered:
+    cache.put(key, opened, loaded_in_generation=generation)
+    return opened
+
+
+def load_survey_target(
+    session: Session, *, organiser: str, year: int, authority_code: str
+) -> SurveyTarget:
+    """Read the target (raises NotFound/Conflict as the link's answer); a cached open campaign
+    leaves one read: the authority with its candidacy."""
+    opened = _open_campaign(session, organiser=organiser, year=year)
+    found = repository.candidate_authority(
+        session, campaign_id=opened.campaign.id or 0, authority_code=authority_code.upper()
+    )
+    if found is None or found[1] != CandidateStatus.registered:
         raise not_a_candidate(authority_code, year)
-    survey_pin = repository.pinned_survey(session, campaign.id or 0)
-    if survey_pin is None:
+    if opened.version is None:
         raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
     return SurveyTarget(
-        campaign=cache.detached_copy(campaign),
-        authority=cache.detached_copy(authority),
-        version=survey_pin,
-        instrument=load_published(survey_pin),
-        invitations_only=parse_config(campaign.config).invitations_only,
+        campaign=opened.campaign,
+        authority=cache.detached_copy(found[0]),
+        version=opened.version,
+        instrument=load_published(opened.version),
+        invitations_only=opened.invitations_only,
     )
 
 
