@@ -44,6 +44,7 @@ PUBLIC_ROUTES = {
     "results_category": "a category's published results (404 before publication)",
     "open_data_csv": "open data of published scores (404 before publication)",
     "open_data_json": "open data of published scores (404 before publication)",
+    "service_worker": "the shoppers' service worker script: static code, no data",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
@@ -99,6 +100,7 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "token": "x",
         "mission_id": 1,
         "evidence_id": "00000000-0000-4000-8000-000000000001",
+        "visit_id": "00000000-0000-4000-8000-000000000002",
         "year": 2031,
         "category": "communes-0-3500",
     }
