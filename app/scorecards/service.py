@@ -130,9 +130,9 @@ def _sort_key(sort: str) -> Any:
         if sort == "name":
             return (line.name.lower(),)
         if sort == "estimate":
-            return (-(row.estimate if row.estimate is not None else -1e9), line.name)
+            return (row.estimate if row.estimate is not None else -1e9, line.name)
         if sort == "p_best":
-            return (-(row.p_best if row.p_best is not None else -1.0), line.name)
+            return (row.p_best if row.p_best is not None else -1.0, line.name)
         if sort == "rank_low":
             return (row.rank_low if row.rank_low is not None else 10**9, line.name)
         return (row.rank if row.rank is not None else 10**9, line.name)
@@ -192,7 +192,7 @@ def category_view(
 def forest_svg(
     view: CategoryView, *, plot_id: str, laureate: str | None = None, highlight: str | None = None
 ) -> str:
-    ordered = sorted(view.eligible, key=_sort_key("estimate"))
+    ordered = sorted(view.eligible, key=_sort_key("estimate"), reverse=True)
     rows = []
     for line in ordered:
         if line.rank.estimate is None:
