@@ -26,6 +26,8 @@ from app.campaigns.models import CampaignState
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
 from app.core.security import hash_password
 from app.instruments.service import publish
+from app.jury.demo import build_jury_demo
+from app.reviews.demo import build_current_visits, build_past_visits
 
 BUNDLED_REGISTRY = Path(__file__).resolve().parent / "data" / "collectivites.csv"
 DEMO_DOMAIN = "demo.barometre.fr"
@@ -131,8 +133,13 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
             for code in codes:
                 campaigns_service.register_candidate(session, campaign=past, code=code, actor=admin)
         campaigns_service.pin_latest_versions(session, campaign=past, actor=admin)
-        for state in (CampaignState.open, CampaignState.closed):
-            campaigns_service.transition(session, campaign=past, to_state=state, actor=admin)
+        campaigns_service.transition(
+            session, campaign=past, to_state=CampaignState.open, actor=admin
+        )
+        build_past_visits(session, campaign=past, seed=seed, actor=admin, domain=DEMO_DOMAIN)
+        campaigns_service.transition(
+            session, campaign=past, to_state=CampaignState.closed, actor=admin
+        )
 
         current = campaigns_service.create_campaign(
             session,
@@ -152,7 +159,9 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
         campaigns_service.transition(
             session, campaign=current, to_state=CampaignState.open, actor=admin
         )
+        build_current_visits(session, campaign=current, seed=seed, actor=admin, domain=DEMO_DOMAIN)
         session.flush()
+    build_jury_demo(session, organiser=organiser, domain=DEMO_DOMAIN)  # after the 2025 scoring
     authority_user = accounts_repository.get_by_email(session, f"authority@{DEMO_DOMAIN}")
     return demo_accounts(authority_user.authority_code if authority_user else None)
 
