@@ -141,6 +141,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     client_cpu: float = 0.0
+    server_cpu: float | None = None
 
     def error(self, text: str) -> None:
         self.errors += 1
@@ -162,6 +163,13 @@ class Phase:
             "p99_ms": pct(0.99),
             # Share of one core the bench client used: well under 1.0 means it was not the limit.
             "client_cpu_share": round(self.client_cpu / self.elapsed, 2) if self.elapsed else None,
+            # The server's CPU time per successful operation (all workers): what a request
+            # costs, whatever else the machine was doing during the run.
+            "server_cpu_ms_per_ok": (
+                round(1000 * self.server_cpu / self.ok, 3)
+                if self.server_cpu is not None and self.ok
+                else None
+            ),
             **({"error_samples": self.error_samples} if self.error_samples else {}),
         }
 
@@ -174,9 +182,11 @@ async def run_phase(
     budget: int,
     seconds: float,
     one: Any,
+    server_pid: int | None = None,
 ) -> Phase:
     """``connections`` workers each run ``one(conn, i)`` until the budget or the time is spent."""
     phase = Phase(name)
+    server_cpu = server_cpu_seconds(server_pid) if server_pid else None
     counter = iter(range(budget))
     deadline = time.perf_counter() + seconds
 
@@ -205,6 +215,8 @@ async def run_phase(
     await asyncio.gather(*(worker() for _ in range(connections)))
     phase.elapsed = time.perf_counter() - start
     phase.client_cpu = time.process_time() - cpu
+    if server_pid and server_cpu is not None:
+        phase.server_cpu = server_cpu_seconds(server_pid) - server_cpu
     print(f"  {name}: {phase.summary()}", file=sys.stderr)
     return phase
 
@@ -284,6 +296,31 @@ def form_one(codes: list[str]) -> Any:
 
 
 # --- databases and the server ----------------------------------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            for child in children:
+                found.extend(_descendants(int(child)))
+    except OSError:
+        pass
+    return found
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server and its workers (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def free_port() -> int:
@@ -384,7 +421,9 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def drive(port: int, codes: list[str], args: argparse.Namespace) -> dict[str, Any]:
+async def drive(
+    port: int, codes: list[str], args: argparse.Namespace, server_pid: int
+) -> dict[str, Any]:
     # Warm every worker (imports, caches, connection pools) before measuring.
     warm_api = await run_phase(
         "warm-up", port, connections=8, budget=400, seconds=10, one=api_one(codes, [])
@@ -399,6 +438,7 @@ async def drive(port: int, codes: list[str], args: argparse.Namespace) -> dict[s
         budget=args.requests,
         seconds=args.seconds,
         one=health_one(),
+        server_pid=server_pid,
     )
     accepted_ids: list[str] = []
     api = await run_phase(
@@ -408,6 +448,7 @@ async def drive(port: int, codes: list[str], args: argparse.Namespace) -> dict[s
         budget=args.requests,
         seconds=args.seconds,
         one=api_one(codes, accepted_ids),
+        server_pid=server_pid,
     )
     form = await run_phase(
         "form",
@@ -416,6 +457,7 @@ async def drive(port: int, codes: list[str], args: argparse.Namespace) -> dict[s
         budget=args.form_responses,
         seconds=args.seconds,
         one=form_one(codes),
+        server_pid=server_pid,
     )
     return {
         "health": health,
@@ -423,6 +465,12 @@ async def drive(port: int, codes: list[str], args: argparse.Namespace) -> dict[s
         "form": form,
         "warm_up_accepted": warm_api.ok + warm_form.ok,
     }
+
+
+def _cpu_ratio(health: Phase, other: Phase) -> float | None:
+    if not (health.server_cpu and other.server_cpu and health.ok and other.ok):
+        return None
+    return round((health.server_cpu / health.ok) / (other.server_cpu / other.ok), 3)
 
 
 def bench_database(name: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -442,7 +490,7 @@ def bench_database(name: str, database_url: str, args: argparse.Namespace) -> di
         port = free_port()
         server = start_server({**env, "BAROMETRE_ENVIRONMENT": "production"}, port, args.workers)
         try:
-            result = asyncio.run(drive(port, codes, args))
+            result = asyncio.run(drive(port, codes, args, server.pid))
         finally:
             stop_server(server)
         stored = count_rows(database_url) - before
@@ -459,6 +507,9 @@ def bench_database(name: str, database_url: str, args: argparse.Namespace) -> di
                 **api.summary(),
                 "accepted_per_second": round(api_rate, 1),
                 "ratio_to_health": round(api_rate / health_rate, 3),
+                # The same ratio from the server's CPU time per request (health's over the
+                # API's): what the measured ratio would be with the machine to itself.
+                "ratio_to_health_by_server_cpu": _cpu_ratio(health, api),
             },
             "form": {**form.summary(), "completed_per_second": round(form.ok / form.elapsed, 1)},
             # Every response the bench saw accepted (API 201s and completed forms, warm-up

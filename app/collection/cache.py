@@ -1,15 +1,18 @@
 """What a public link opens, remembered for a moment: one lookup instead of five per request.
 
 A survey target (open campaign + registered candidate + authority + pinned survey) is read on
-every citizen request; it changes only when an organiser acts. So each process keeps the
-targets it has loaded for ``TTL_SECONDS``, as detached copies nobody writes through, and:
+every citizen request; it changes only when an organiser acts. So each process keeps the open
+campaigns it has loaded (with their pinned survey) for ``TTL_SECONDS`` and each authority's
+candidacy for ``TARGET_TTL_SECONDS`` — but only while the campaign it was loaded with is still
+the cached one — as detached copies nobody writes through, and:
 
 - forgets all of them as soon as a session of this process flushes or commits a change to a
   campaign, a candidate, a pin, an authority or an instrument version (ORM events below), or
   runs a bulk statement on those tables — so the process that made a change sees it at once;
-- the other workers see it within ``TTL_SECONDS`` at most; the group-commit writer also
-  re-checks, inside each write transaction, that the campaign is still open and the authority
-  still a registered candidate, so no response is stored for a closed campaign even then;
+- the other workers see a campaign's change within ``TTL_SECONDS``, a candidacy's within
+  ``TARGET_TTL_SECONDS``; the group-commit writer (the JSON API) also re-checks, inside each
+  write transaction, that the campaign is still open (and not invitations-only) and the
+  authority still a registered candidate, so it stores nothing against such a change at all;
 - ``reset()`` forgets everything (tests call it when they empty the tables).
 
 A load that overlapped an invalidation is not kept (generation counter), so a target read
@@ -31,7 +34,11 @@ from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, Candidate
 from app.instruments.models import InstrumentVersion
 
+# An open campaign (its state, configuration and pinned survey) is re-read after this long.
 TTL_SECONDS = 2.0
+# An authority and its candidacy in a campaign: re-read after this long. (Withdrawing a
+# candidate is also re-checked by the writer's transaction for the API.)
+TARGET_TTL_SECONDS = 10.0
 MAX_ENTRIES = 10_000
 
 _WATCHED_TYPES = (Campaign, Candidate, CampaignInstrument, Authority, InstrumentVersion)
@@ -67,14 +74,16 @@ def get(key: Key) -> Any | None:
     return value
 
 
-def put(key: Key, value: Any, *, loaded_in_generation: int) -> None:
-    """Keep a target loaded while the generation was ``loaded_in_generation`` (else drop it)."""
+def put(
+    key: Key, value: Any, *, loaded_in_generation: int, ttl_seconds: float = TTL_SECONDS
+) -> None:
+    """Keep a value loaded while the generation was ``loaded_in_generation`` (else drop it)."""
     with _lock:
         if loaded_in_generation != _generation:
             return
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
-        _entries[key] = (time.monotonic() + TTL_SECONDS, value)
+        _entries[key] = (time.monotonic() + ttl_seconds, value)
 
 
 def invalidate() -> None:

@@ -84,6 +84,21 @@ def _insert(connection: Connection) -> Any:
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(connection: Connection) -> Any:
+    statement = _INSERTS.get(connection.dialect.name)
+    if statement is None:
+        table = Response.__table__  # type: ignore[attr-defined]
+        statement = _INSERTS[connection.dialect.name] = (
+            _insert(connection)(table)
+            .on_conflict_do_nothing(index_elements=[table.c.id])
+            .returning(table.c.id)
+        )
+    return statement
+
+
 def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, Outcome]:
     """Items whose campaign is no longer open (or now wants invitations: the writer stores no
     invitation's answer) or whose authority is no longer a registered candidate.
@@ -177,14 +192,13 @@ def _write(
             first.setdefault(item.id, item)
     inserted: set[uuid.UUID] = set()
     if first:
-        statement = (
-            _insert(connection)(table)
-            .values([item.values for item in first.values()])
-            .on_conflict_do_nothing(index_elements=[table.c.id])
-            .returning(table.c.id)
+        # One statement compiled once per process; SQLAlchemy's "insertmanyvalues" sends the
+        # rows as multi-row INSERTs. RETURNING names exactly the rows it inserted.
+        inserted = set(
+            connection.execute(
+                _insert_statement(connection), [item.values for item in first.values()]
+            ).scalars()
         )
-        # RETURNING names exactly the rows this statement inserted.
-        inserted = set(connection.execute(statement).scalars())
     missing = [response_id for response_id in first if response_id not in inserted]
     stored: dict[uuid.UUID, str] = {}
     if missing:

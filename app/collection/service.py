@@ -61,17 +61,23 @@ class SurveyTarget:
 def survey_target(
     session: Session, *, organiser: str, year: int, authority_code: str
 ) -> SurveyTarget:
-    """The target of a public link, from the process's short-lived cache when it has it."""
+    """The target of a public link, from the process's short-lived cache when it has it.
+
+    Two levels (``app.collection.cache``): the open campaign with its pinned survey (re-read
+    every ``TTL_SECONDS``), and each authority's candidacy in it (``TARGET_TTL_SECONDS``),
+    which is kept only as long as the campaign it was loaded with is the current one.
+    """
+    opened = _open_campaign(session, organiser=organiser, year=year)
     key = cache.key_for(
         session.get_bind(), organiser=organiser, year=year, authority_code=authority_code
     )
     target = cache.get(key)
-    if target is None:
+    if not isinstance(target, SurveyTarget) or target.campaign is not opened.campaign:
         generation = cache.generation()
-        target = load_survey_target(
-            session, organiser=organiser, year=year, authority_code=authority_code
+        target = _load_target(session, opened, year=year, authority_code=authority_code)
+        cache.put(
+            key, target, loaded_in_generation=generation, ttl_seconds=cache.TARGET_TTL_SECONDS
         )
-        cache.put(key, target, loaded_in_generation=generation)
     return target
 
 
@@ -79,9 +85,17 @@ def cached_survey_target(
     bind: Any, *, organiser: str, year: int, authority_code: str
 ) -> SurveyTarget | None:
     """The cached target if this process has a fresh one (no database access), else None."""
-    return cache.get(
+    opened = cache.get(cache.campaign_key(bind, organiser=organiser, year=year))
+    target = cache.get(
         cache.key_for(bind, organiser=organiser, year=year, authority_code=authority_code)
     )
+    if (
+        isinstance(opened, _OpenCampaign)
+        and isinstance(target, SurveyTarget)
+        and target.campaign is opened.campaign
+    ):
+        return target
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,12 +126,10 @@ def _open_campaign(session: Session, *, organiser: str, year: int) -> _OpenCampa
     return opened
 
 
-def load_survey_target(
-    session: Session, *, organiser: str, year: int, authority_code: str
+def _load_target(
+    session: Session, opened: _OpenCampaign, *, year: int, authority_code: str
 ) -> SurveyTarget:
-    """Read the target (raises NotFound/Conflict as the link's answer); a cached open campaign
-    leaves one read: the authority with its candidacy."""
-    opened = _open_campaign(session, organiser=organiser, year=year)
+    """Read an authority's candidacy (raises NotFound/Conflict as the link's answer)."""
     found = repository.candidate_authority(
         session, campaign_id=opened.campaign.id or 0, authority_code=authority_code.upper()
     )
