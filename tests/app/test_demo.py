@@ -6,6 +6,7 @@ from collections import Counter
 
 from sqlmodel import Session, select
 
+import surveys
 from app.accounts.models import User
 from app.campaigns.models import Campaign, Candidate
 from app.demo import build_demo
@@ -31,10 +32,71 @@ def test_demo_builds_two_editions_with_every_category(session: Session) -> None:
     }
     assert 0.6 < len(returning) / len(_candidates(session, 2026)) < 0.95
     assert {a.role for a in accounts} == {"admin", "reviewer", "shopper", "jury", "authority"}
-    assert len(session.exec(select(User)).all()) == 5
+    # One account per role, and three more shoppers so mission loads can be balanced.
+    assert len(session.exec(select(User)).all()) == 8
 
     first = _candidates(session, 2026)
     build_demo(session, organiser="Démo", seed=11)  # idempotent
     session.commit()
     assert _candidates(session, 2026) == first
     assert len(session.exec(select(Campaign)).all()) == 2
+
+
+def test_demo_visits_are_valid_and_reviewed(session: Session) -> None:
+    """2025: an approved visit for every candidate and channel, authorities of unequal
+    quality; 2026: visits in every review state with a thread, a correction and hints."""
+    from app.instruments.models import InstrumentVersion
+    from app.instruments.service import load_published
+    from app.missions.models import Mission, ReviewEvent, Visit, VisitRevision
+    from app.reviews import service as reviews_service
+
+    build_demo(session, organiser="Démo", seed=11)
+    session.commit()
+    campaigns = {c.year: c for c in session.exec(select(Campaign)).all()}
+    rows = session.exec(select(Visit, Mission).join(Mission)).all()
+    past = [(v, m) for v, m in rows if m.campaign_id == campaigns[2025].id]
+    current = [(v, m) for v, m in rows if m.campaign_id == campaigns[2026].id]
+
+    candidates = {code for code, _ in _candidates(session, 2025)}
+    assert {v.review_state for v, _m in past} == {"approved"}
+    assert {m.state for _v, m in past} == {"approved"}
+    covered = {(m.authority_code, m.channel) for _v, m in past}
+    channels = {"guichet", "telephone", "courriel", "courrier", "site", "reseaux"}
+    assert covered == {(code, channel) for code in candidates for channel in channels}
+
+    versions = {v.id: load_published(v) for v in session.exec(select(InstrumentVersion)).all()}
+    for visit, _mission in rows:
+        checked = surveys.validate_answers(versions[visit.instrument_version_id], visit.answers)
+        assert checked.ok, (visit.id, checked.errors)
+
+    # Authorities differ: the share of "yes" answers spreads across authorities.
+    yes_share: dict[str, list[float]] = {}
+    for visit, mission in past:
+        answers = [value for value in visit.answers.values() if value in ("yes", "no")]
+        if answers:
+            share = answers.count("yes") / len(answers)
+            yes_share.setdefault(mission.authority_code, []).append(share)
+    means = sorted(sum(s) / len(s) for s in yes_share.values())
+    assert means[-1] - means[0] > 0.3
+
+    states = Counter(v.review_state for v, _m in current)
+    assert set(states) == {"received", "has_issues", "approved", "rejected"}
+    events = session.exec(select(ReviewEvent)).all()
+    commented = {e.visit_id for e in events if e.to_state == "has_issues" and e.comment}
+    assert {v.id for v, _m in current if v.review_state == "has_issues"} <= commented
+    corrected = [v for v, _m in current if v.revision == 2]
+    assert len(corrected) == 1
+    revisions = session.exec(
+        select(VisitRevision).where(VisitRevision.visit_id == corrected[0].id)
+    ).all()
+    assert sorted(r.revision for r in revisions) == [1, 2]
+    hints = reviews_service.hints_for_visits(session, [(v, m) for v, m in current])
+    codes = {hint.code for found in hints.values() for hint in found}
+    assert {"outside_window", "implausible_duration", "timing_mismatch", "late_submission"} <= codes
+    assert {"burst", "missing_proof"} <= codes
+    shopper_missions = session.exec(
+        select(Mission)
+        .join(User, User.id == Mission.shopper_id)
+        .where(User.email == "shopper@demo.barometre.fr", Mission.campaign_id == campaigns[2026].id)
+    ).all()
+    assert shopper_missions
