@@ -361,6 +361,9 @@ def test_grid_form_without_js_errors_then_success(
     assert 'id="error-summary"' in bad.text
     assert 'href="#field-a_remarks"' in bad.text and 'href="#field-a_wait"' in bad.text
     assert "Explain the negative answers here" in bad.text
+    # The answers come back as given (each attribute separate: no "checkedrequired").
+    assert re.search(r'id="field-a_signage-1"[^>]*\schecked\s', bad.text)
+    assert re.search(r'id="field-a_courtesy-3"[^>]*\schecked\s', bad.text)
     assert count_visits(registry, visit_mission) == 0
 
     data = form_data(token, a_signage="no", a_remarks="Aucun panneau à l'entrée.")
