@@ -3,17 +3,22 @@
 (function () {
   "use strict";
 
-  var form = document.getElementById("grid-form");
-  if (!form) { return; }
-
   var QUEUE_KEY = "barometre-visit-queue";
+  var form = document.getElementById("grid-form");
+  if (!form) {
+    /* Another shopper page (the mission list): still send what was queued offline. */
+    window.addEventListener("online", function () { flushQueue(); });
+    if (navigator.onLine) { flushQueue(); }
+    return;
+  }
+
   var draftKey = form.dataset.draftKey;
   var statusBox = form.querySelector(".sync-status");
   var timingsInput = form.querySelector(".grid-timings");
   var holidays = {};
   (form.dataset.holidays || "").split(",").forEach(function (day) { if (day) { holidays[day] = true; } });
 
-  function say(message) { if (statusBox) { statusBox.textContent = message; } }
+  function say(message) { if (statusBox && message) { statusBox.textContent = message; } }
 
   function readTimings() {
     try { return JSON.parse(timingsInput.value || "{}") || {}; } catch (e) { return {}; }
@@ -198,11 +203,11 @@
     if (!queue.length) { return Promise.resolve(); }
     flushing = true;
     var entry = queue[0];
-    if (entry.url === form.action) { say(form.dataset.msgSending); }
+    var mine = !!form && entry.url === form.action;
+    if (mine) { say(form.dataset.msgSending); }
     return post(entry).then(function (response) {
       writeQueue(readQueue().filter(function (e) { return e.id !== entry.id; }));
       flushing = false;
-      var mine = entry.url === form.action;
       if (response.type === "opaqueredirect" || response.ok) {
         if (entry.draftKey) { try { localStorage.removeItem(entry.draftKey); } catch (e) { /* ignore */ } }
         if (mine) { say(form.dataset.msgSent); window.location.assign(form.dataset.done); return; }
@@ -216,7 +221,7 @@
       return flushQueue();
     }, function () {
       flushing = false;  /* still offline: keep it for later */
-      if (entry.url === form.action) { say(form.dataset.msgQueued); }
+      if (mine) { say(form.dataset.msgQueued); }
     });
   }
 
