@@ -39,7 +39,7 @@ from sqlmodel import Session
 
 from app.campaigns.models import Campaign, CampaignState, Candidate, CandidateStatus
 from app.collection import service
-from app.collection.models import Response, ResponseSource
+from app.collection.models import Response, ResponseSource, SurveyDraft
 from app.collection.schemas import ResponseSubmission
 from app.collection.service import SurveyTarget
 from app.core import ratelimit
@@ -59,6 +59,7 @@ class Outcome(StrEnum):
     closed = "closed"  # the campaign stopped collecting (seen in the transaction): 409
     not_candidate = "not_candidate"  # the authority is no longer a registered candidate: 404
     invitations_only = "invitations_only"  # the campaign now wants an invitation: 422
+    saved = "saved"  # a form draft was stored (``DraftSave``)
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Pending:
     bucket: str | None = None  # the rate-limit bucket to count a hit in when created
     window_seconds: int = 600
     limit: int | None = None  # the bucket's limit per window (None: counted, never refused)
+    # The form's final page: its draft (same id) is deleted in the response's transaction.
+    discard_draft: bool = False
     future: asyncio.Future[Outcome] | None = field(default=None, repr=False)
 
     @property
@@ -80,21 +83,48 @@ class Pending:
         return digest
 
 
+@dataclass
+class DraftSave:
+    """A page of the form: the draft's answers so far, upserted (insert, or update answers)."""
+
+    values: dict[str, Any]  # every column of survey_drafts
+    future: asyncio.Future[Outcome] | None = field(default=None, repr=False)
+
+
+Item = Pending | DraftSave
+
+
 def _insert(connection: Connection) -> Any:
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
-_INSERTS: dict[str, Any] = {}
+_STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
 def _insert_statement(connection: Connection) -> Any:
-    statement = _INSERTS.get(connection.dialect.name)
+    """INSERT … ON CONFLICT (id) DO NOTHING RETURNING id, built once per dialect."""
+    key = ("responses", connection.dialect.name)
+    statement = _STATEMENTS.get(key)
     if statement is None:
         table = Response.__table__  # type: ignore[attr-defined]
-        statement = _INSERTS[connection.dialect.name] = (
+        statement = _STATEMENTS[key] = (
             _insert(connection)(table)
             .on_conflict_do_nothing(index_elements=[table.c.id])
             .returning(table.c.id)
+        )
+    return statement
+
+
+def _draft_upsert_statement(connection: Connection) -> Any:
+    """INSERT a draft, or on its id update only its answers and time (built once)."""
+    key = ("drafts", connection.dialect.name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = SurveyDraft.__table__  # type: ignore[attr-defined]
+        insert = _insert(connection)(table)
+        statement = _STATEMENTS[key] = insert.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={"answers": insert.excluded.answers, "updated_at": insert.excluded.updated_at},
         )
     return statement
 
@@ -171,7 +201,7 @@ def _limit_refusals(
     return result
 
 
-def write_batch(connection: Connection, batch: list[Pending]) -> list[Outcome]:
+def write_batch(connection: Connection, batch: list[Item]) -> list[Outcome]:
     """Store a batch in the caller's transaction; the outcome of each item, in order.
 
     Nothing here commits: the caller acknowledges the outcomes only after its COMMIT.
@@ -180,9 +210,36 @@ def write_batch(connection: Connection, batch: list[Pending]) -> list[Outcome]:
 
 
 def _write(
+    connection: Connection, batch: list[Item]
+) -> tuple[list[Outcome], dict[tuple[str, int], tuple[int, int]]]:
+    """``write_batch``, plus the counters' new totals (to note once committed).
+
+    Drafts first (in arrival order, last one wins), then responses; a response's draft is
+    deleted once the response is stored (created or replayed).
+    """
+    drafts = [item.values for item in batch if isinstance(item, DraftSave)]
+    if drafts:
+        connection.execute(_draft_upsert_statement(connection), drafts)
+    responses = [item for item in batch if isinstance(item, Pending)]
+    settled, totals = _write_responses(connection, responses) if responses else ([], {})
+    done = [
+        item.id
+        for item, outcome in zip(responses, settled, strict=True)
+        if item.discard_draft and outcome in (Outcome.created, Outcome.replay)
+    ]
+    if done:
+        table = SurveyDraft.__table__  # type: ignore[attr-defined]
+        connection.execute(table.delete().where(table.c.id.in_(done)))
+    by_response = iter(settled)
+    outcomes = [
+        Outcome.saved if isinstance(item, DraftSave) else next(by_response) for item in batch
+    ]
+    return outcomes, totals
+
+
+def _write_responses(
     connection: Connection, batch: list[Pending]
 ) -> tuple[list[Outcome], dict[tuple[str, int], tuple[int, int]]]:
-    """``write_batch``, plus the counters' new totals (to note once committed)."""
     table = Response.__table__  # type: ignore[attr-defined]
     refused = _target_refusals(connection, batch)
     refused.update(_limit_refusals(connection, batch, refused))
@@ -237,7 +294,7 @@ class IngestWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.waiting: list[Pending] = []
+        self.waiting: list[Item] = []
         self.task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and benchmarks
         self.largest_batch = 0
@@ -245,7 +302,7 @@ class IngestWriter:
         self.counter_retention_seconds: int | None = None
         self.next_prune = time.monotonic() + self.PRUNE_EVERY_SECONDS
 
-    async def submit(self, item: Pending) -> Outcome:
+    async def submit(self, item: Item) -> Outcome:
         """Queue a row; returns its outcome once the transaction holding it has committed."""
         loop = asyncio.get_running_loop()
         item.future = loop.create_future()
@@ -274,7 +331,7 @@ class IngestWriter:
                 if not item.future.done():
                     item.future.set_result(outcome)
 
-    def _commit(self, batch: list[Pending]) -> list[Outcome]:
+    def _commit(self, batch: list[Item]) -> list[Outcome]:
         prune = self.counter_retention_seconds is not None and time.monotonic() >= self.next_prune
         with self.engine.begin() as connection:  # COMMIT on leaving, or ROLLBACK and raise
             outcomes, totals = _write(connection, batch)
@@ -321,7 +378,7 @@ async def accept_submission(
         bucket,
         limit=settings.public_submissions_per_window,
         window_seconds=settings.public_window_seconds,
-        message=_limit_message(),
+        message=limit_message(),
     )
     target = service.cached_survey_target(
         engine, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
@@ -348,19 +405,30 @@ async def accept_submission(
         settings.public_window_seconds, settings.login_window_seconds
     )
     outcome = await writer.submit(pending)
+    if outcome not in (Outcome.created, Outcome.replay):
+        raise_for(
+            outcome, target=target, year=body.campaign, code=body.authority, settings=settings
+        )
+    return body.id, outcome is Outcome.created
+
+
+def raise_for(
+    outcome: Outcome, *, target: SurveyTarget, year: int, code: str, settings: Settings
+) -> None:
+    """The error a refused submission's outcome stands for (raised in the request's context)."""
     if outcome is Outcome.conflict:
         raise service.response_conflict()
     if outcome is Outcome.limited:
         raise TooManyRequests(
-            _limit_message(), retry_after=ratelimit.retry_after(settings.public_window_seconds)
+            limit_message(), retry_after=ratelimit.retry_after(settings.public_window_seconds)
         )
     if outcome is Outcome.closed:
-        raise service.campaign_closed(body.campaign)
+        raise service.campaign_closed(year)
     if outcome is Outcome.not_candidate:
-        raise service.not_a_candidate(body.authority, body.campaign)
+        raise service.not_a_candidate(code, year)
     if outcome is Outcome.invitations_only:
         service.refuse_without_invitation(replace(target, invitations_only=True))
-    return body.id, outcome is Outcome.created
+    raise RuntimeError(f"unexpected outcome {outcome}")
 
 
 def _load_target(engine: Engine, settings: Settings, body: ResponseSubmission) -> SurveyTarget:
@@ -370,7 +438,7 @@ def _load_target(engine: Engine, settings: Settings, body: ResponseSubmission) -
         )
 
 
-def _limit_message() -> str:
+def limit_message() -> str:
     return _("Too many answers from this connection. Please try again in a few minutes.")
 
 
@@ -380,7 +448,7 @@ def _enforce_limit(session: Session, settings: Settings, bucket: str) -> None:
         bucket,
         limit=settings.public_submissions_per_window,
         window_seconds=settings.public_window_seconds,
-        message=_limit_message(),
+        message=limit_message(),
     )
 
 

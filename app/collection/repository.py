@@ -46,6 +46,12 @@ def get_response(session: Session, response_id: uuid.UUID) -> Response | None:
     return session.get(Response, response_id)
 
 
+def response_exists(session: Session, response_id: uuid.UUID) -> bool:
+    table = Response.__table__  # type: ignore[attr-defined]
+    row = session.execute(sa.select(table.c.id).where(table.c.id == response_id)).first()
+    return row is not None
+
+
 def get_draft(session: Session, draft_id: uuid.UUID) -> SurveyDraft | None:
     return session.get(SurveyDraft, draft_id)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -219,24 +221,52 @@ def _page_context(
     }
 
 
-def _target(session: SessionDep, settings: Settings, year: int, code: str) -> service.SurveyTarget:
+def _target(session: Session, settings: Settings, year: int, code: str) -> service.SurveyTarget:
     return service.survey_target(
         session, organiser=settings.organiser, year=year, authority_code=code
     )
 
 
+def _read_target(engine: Engine, settings: Settings, year: int, code: str) -> service.SurveyTarget:
+    with Session(engine, expire_on_commit=False) as session:  # reads only
+        return _target(session, settings, year, code)
+
+
+async def _target_of(
+    request: Request, settings: Settings, year: int, code: str
+) -> service.SurveyTarget:
+    """The link's target: from the process's cache, else read in a worker thread."""
+    engine = request.app.state.engine
+    target = service.cached_survey_target(
+        engine, organiser=settings.organiser, year=year, authority_code=code
+    )
+    if target is None:
+        target = await run_in_threadpool(_read_target, engine, settings, year, code)
+    return target
+
+
+def _read_form_state(
+    engine: Engine, draft_id: uuid.UUID, target: service.SurveyTarget
+) -> service.FormState:
+    with Session(engine, expire_on_commit=False) as session:  # reads only
+        return service.read_form_state(session, draft_id=draft_id, target=target)
+
+
 @router.get("/s/{year}/{code}", name="survey_start")
-def survey_start(
+async def survey_start(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     year: int,
     code: str,
     canal: Annotated[str, Query(max_length=20)] = "",
     src: Annotated[str, Query(max_length=10)] = "link",
 ) -> Response:
-    """The public link (printed as a QR code at the counter): the questionnaire's first page."""
-    target = _target(session, settings, year, code)
+    """The public link (printed as a QR code at the counter): the questionnaire's first page.
+
+    Nothing is read or written here but the (cached) target: the draft is created by the
+    first page's POST.
+    """
+    target = await _target_of(request, settings, year, code)
     service.require_public_link_allowed(target)
     channel = _channel(canal)
     channel_item = target.instrument.channel_item
@@ -255,23 +285,23 @@ def survey_start(
 
 
 @router.get("/s/{year}/{code}/r/{draft_id}", name="survey_page")
-def survey_page(
+async def survey_page(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     year: int,
     code: str,
     draft_id: uuid.UUID,
     page: Annotated[int, Query(ge=1, le=100)] = 1,
 ) -> Response:
-    target = _target(session, settings, year, code)
-    if collection_repository.get_response(session, draft_id) is not None:
+    target = await _target_of(request, settings, year, code)
+    state = await run_in_threadpool(_read_form_state, request.app.state.engine, draft_id, target)
+    if state.answered:
         return RedirectResponse(
             request.url_for("survey_thanks", year=year, code=target.authority.code).path,
             status_code=303,
         )
-    draft = service.load_draft(session, draft_id=draft_id, target=target)
-    if service.invitation_for_draft(session, draft_id=draft_id) is None:
+    draft = state.draft
+    if state.invitation is None:
         service.require_public_link_allowed(target)
     context = _page_context(
         request,
@@ -289,18 +319,153 @@ def survey_page(
 @router.post("/s/{year}/{code}/r/{draft_id}", name="survey_page_submit")
 async def survey_page_submit(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     year: int,
     code: str,
     draft_id: uuid.UUID,
 ) -> Response:
+    """One page of the form: its answers join the server-side draft (group commit, like the
+    API's responses), then the next page, the page again with its errors, or the thanks.
+
+    Database work never runs on the event loop (reads in a worker thread, writes in the
+    writer's); a questionnaire opened by an invitation keeps its one-transaction path.
+    """
     form = await request.form()
-    # The database work runs in a worker thread, never on the event loop: a write waiting for
-    # SQLite's lock there would stall the very loop that must finish the lock holder's request.
-    return await run_in_threadpool(
-        _page_submit, request, session, settings, year, code, draft_id, form
+    engine = request.app.state.engine
+    target = await _target_of(request, settings, year, code)
+    state = await run_in_threadpool(_read_form_state, engine, draft_id, target)
+    if state.invitation is not None:
+        return await run_in_threadpool(
+            _page_submit_in_transaction, request, engine, settings, year, code, draft_id, form
+        )
+    return await _page_submit_public(request, settings, target, state, draft_id, form)
+
+
+async def _page_submit_public(
+    request: Request,
+    settings: Settings,
+    target: service.SurveyTarget,
+    state: service.FormState,
+    draft_id: uuid.UUID,
+    form: FormData,
+) -> Response:
+    year, code = target.campaign.year, target.authority.code
+    thanks = request.url_for("survey_thanks", year=year, code=code).path
+    if state.answered:
+        return RedirectResponse(thanks, status_code=303)  # a double click or a replayed POST
+    if form.get("website"):
+        # The honeypot: only robots fill a field people cannot see. Nothing is stored.
+        return RedirectResponse(thanks, status_code=303)
+    canal = _channel(str(form.get("canal", "")))
+    source = _source(str(form.get("src", "")))
+    service.require_public_link_allowed(target)
+    draft = state.draft
+    answers, page_number = _answers_with_posted_page(target, draft, form)
+    # Skip logic may add or remove pages once this page's answers are known.
+    pages = surveys.form_pages(target.instrument, answers)
+    page_number = min(page_number, len(pages))
+    current = pages[page_number - 1]
+    writer = ingest.writer_for(request.app.state.engine)
+    save = ingest.DraftSave(
+        service.draft_values(
+            draft_id=draft_id,
+            target=target,
+            draft=draft,
+            answers=answers,
+            channel=canal,
+            source=source,
+        )
     )
+    base_url = request.url_for("survey_page", year=year, code=code, draft_id=draft_id).path
+    if form.get("action") == "back":
+        await writer.submit(save)
+        return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
+    _clean, problems = service.validate_page(
+        target.instrument, answers, section=current.section.key
+    )
+    page_keys = {item.key for item in current.items}
+    errors = {
+        p["field"].removeprefix("answers."): _answer_message(p)
+        for p in problems
+        if p["field"].removeprefix("answers.") in page_keys
+    }
+    if errors or page_number < len(pages):
+        await writer.submit(save)
+    if errors:
+        context = _page_context(
+            request,
+            target,
+            draft_id=draft_id,
+            answers=answers,
+            page_number=page_number,
+            errors=errors,
+            canal=canal,
+            source=source.value,
+        )
+        return render(request, "collection/survey.html", context, status_code=400)
+    if page_number < len(pages):
+        return RedirectResponse(f"{base_url}?page={page_number + 1}", status_code=303)
+    # The last page: the response, its rate-limit hit and the draft's deletion in one
+    # transaction. Whatever refuses it, the draft keeps this page's answers.
+    bucket = client_bucket(settings, request, "submit:")
+    try:
+        ratelimit.LOCAL.check(
+            bucket,
+            limit=settings.public_submissions_per_window,
+            window_seconds=settings.public_window_seconds,
+            message=ingest.limit_message(),
+        )
+        values = service.prepare_response(
+            target=target,
+            response_id=draft_id,
+            answers=answers,
+            channel=None,
+            source=ResponseSource(draft.source) if draft else source,
+            started_at=draft.started_at if draft else None,
+        )
+    except service.InvalidAnswers as exc:
+        # An earlier page no longer validates (e.g. its answers were edited elsewhere).
+        await writer.submit(save)
+        first = exc.errors[0]["field"].removeprefix("answers.")
+        page_of = next(
+            (n for n, p in enumerate(pages, start=1) if first in {i.key for i in p.items}), 1
+        )
+        return RedirectResponse(f"{base_url}?page={page_of}", status_code=303)
+    except Exception:
+        await writer.submit(save)
+        raise
+    outcome = await writer.submit(
+        ingest.Pending(
+            values,
+            bucket=bucket,
+            window_seconds=settings.public_window_seconds,
+            limit=settings.public_submissions_per_window,
+            discard_draft=True,
+        )
+    )
+    if outcome not in (ingest.Outcome.created, ingest.Outcome.replay):
+        await writer.submit(save)
+        if outcome is ingest.Outcome.invitations_only:
+            service.require_public_link_allowed(replace(target, invitations_only=True))
+        ingest.raise_for(outcome, target=target, year=year, code=code, settings=settings)
+    return RedirectResponse(thanks, status_code=303)
+
+
+def _page_submit_in_transaction(
+    request: Request,
+    engine: Engine,
+    settings: Settings,
+    year: int,
+    code: str,
+    draft_id: uuid.UUID,
+    form: FormData,
+) -> Response:
+    """The page of a questionnaire opened by an invitation: one transaction, as the draft,
+    the response and the invitation's use must agree."""
+    with Session(engine, expire_on_commit=False) as session:
+        response = _page_submit(request, session, settings, year, code, draft_id, form)
+        session.commit()
+    return response
 
 
 def _page_submit(

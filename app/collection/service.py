@@ -376,6 +376,58 @@ def save_draft(
     return draft
 
 
+@dataclass(frozen=True)
+class FormState:
+    """Where a questionnaire (a draft id in the form's URL) stands, read in one go."""
+
+    answered: bool  # its response is stored: the form is over
+    draft: SurveyDraft | None  # its answers so far (detached)
+    invitation: Invitation | None  # the invitation it answers, if any (detached)
+
+
+def read_form_state(session: Session, *, draft_id: uuid.UUID, target: SurveyTarget) -> FormState:
+    """One read for a questionnaire under way: its draft, which names its invitation.
+
+    A draft is deleted in the transaction that stores its response, so an existing draft
+    means "not answered yet"; only without one are the response and an invitation that
+    opened this id (but saved nothing yet) looked up.
+    """
+    draft = load_draft(session, draft_id=draft_id, target=target)
+    if draft is not None:
+        invitation = session.get(Invitation, draft.invitation_id) if draft.invitation_id else None
+        return FormState(answered=False, draft=draft, invitation=invitation)
+    if repository.response_exists(session, draft_id):
+        return FormState(answered=True, draft=None, invitation=None)
+    invitation = repository.get_invitation_by_draft(session, draft_id)
+    return FormState(answered=False, draft=None, invitation=invitation)
+
+
+def draft_values(
+    *,
+    draft_id: uuid.UUID,
+    target: SurveyTarget,
+    draft: SurveyDraft | None,
+    answers: dict[str, Any],
+    channel: str | None,
+    source: ResponseSource,
+) -> dict[str, Any]:
+    """The row ``save_draft`` would store, for the group-commit writer's upsert (which only
+    replaces the answers and ``updated_at`` of an existing draft). No invitation here."""
+    now = utcnow()
+    return {
+        "id": draft_id,
+        "campaign_id": target.campaign.id or 0,
+        "authority_code": target.authority.code,
+        "channel": draft.channel if draft else channel,
+        "source": draft.source if draft else source.value,
+        "answers": answers,
+        "started_at": draft.started_at if draft else now,
+        "updated_at": now,
+        "submitted": False,
+        "invitation_id": None,
+    }
+
+
 def discard_draft(session: Session, *, draft_id: uuid.UUID) -> None:
     """Once the response is stored its draft is deleted: answers are never kept twice."""
     draft = repository.get_draft(session, draft_id)
