@@ -236,11 +236,13 @@ def _answer_item(
             delay = max(1, round(rng.gauss(2 + 22 * (1 - quality), 4)))
         return _add_working_days(sent, delay).isoformat()
     if kind == "text":
-        negatives = [key for key, value in answers.items() if value in ("no", 0, 1)]
+        negatives = [
+            key
+            for key, value in answers.items()
+            if value == "no" or (value == 0 and not isinstance(value, bool))
+        ]
         if negatives and rng.random() < 0.7:
-            return "Réponses négatives constatées sur place (voir la grille) : " + ", ".join(
-                negatives[:3]
-            )
+            return "Réponses négatives constatées (voir la grille) : " + ", ".join(negatives[:3])
         return "RAS" if rng.random() < 0.5 else None
     return None
 
@@ -355,10 +357,11 @@ def _insert(
     visits = []
     revisions = []
     events = []
+    now = utcnow()
     for draft in drafts:
         state = states.get(draft.visit_id, ReviewState.received)
         sha = _content_sha256(draft.answers, draft.timings)
-        reviewed_at = draft.submitted_at + timedelta(hours=rng.uniform(2, 72))
+        reviewed_at = min(draft.submitted_at + timedelta(hours=rng.uniform(2, 72)), now)
         visits.append(
             {
                 "id": draft.visit_id,
@@ -594,6 +597,20 @@ def build_current_visits(
     return DemoVisitReport(len(missions), len(drafts), by_state)
 
 
+def _shift_back(draft: _Draft, by: timedelta) -> None:
+    """Move a visit (its time, stopwatch and grid dates) earlier; its submission stays."""
+    draft.visited_at -= by
+    for key, value in list(draft.answers.items()):
+        if (key in DATE_ITEMS_OF_VISIT or key.endswith("_on")) and isinstance(value, str):
+            draft.answers[key] = (date.fromisoformat(value) - by).isoformat()
+    for key, timing in list(draft.timings.items()):
+        if isinstance(timing, dict) and "started_at" in timing and "stopped_at" in timing:
+            draft.timings[key] = {
+                name: (datetime.fromisoformat(moment) - by).isoformat()
+                for name, moment in timing.items()
+            }
+
+
 def _plant_anomalies(
     drafts: list[_Draft], states: Mapping[uuid.UUID, str], *, rng: random.Random
 ) -> set[uuid.UUID]:
@@ -622,19 +639,19 @@ def _plant_anomalies(
             "stopped_at": (mismatch.visited_at + timedelta(seconds=900)).isoformat(),
         }
     others = [d for d in received if d not in counters[:2]]
+    # The most room before the visit first: shifting it back keeps everything in the past.
+    others.sort(key=lambda d: d.mission.window_start - d.visited_at.date())
     if others:
+        # Visited three weeks before it was reported.
         late = others[0]
         planted.add(late.visit_id)
-        late.submitted_at = late.submitted_at + timedelta(days=21)
+        _shift_back(late, timedelta(days=21))
     if len(others) > 1:
+        # Visited a few days before the mission's window opened.
         outside = others[1]
         planted.add(outside.visit_id)
-        shift = timedelta(days=(outside.mission.window_end - outside.visited_at.date()).days + 4)
-        outside.visited_at += shift
-        outside.submitted_at = max(outside.submitted_at, outside.visited_at) + timedelta(hours=2)
-        for key in DATE_ITEMS_OF_VISIT:
-            if key in outside.answers and key != "sent_on":
-                outside.answers[key] = outside.visited_at.date().isoformat()
+        before_window = outside.mission.window_start - timedelta(days=3)
+        _shift_back(outside, timedelta(days=(outside.visited_at.date() - before_window).days))
     # Three visits by the same shopper a few minutes apart (whatever their review state).
     by_shopper: dict[int, list[_Draft]] = {}
     for draft in drafts:
@@ -676,7 +693,9 @@ def _add_correction(
     ]
     if not candidates:
         return
-    # A counter visit if there is one: its stopwatch is what gets corrected.
+    # A counter visit if there is one (its stopwatch is what gets corrected), reported long
+    # enough ago for the request and the correction to be in the past.
+    candidates.sort(key=lambda d: d.submitted_at)
     draft = next((d for d in candidates if "wait" in d.answers), candidates[0])
     visit = session.get(Visit, draft.visit_id)
     assert visit is not None
@@ -689,8 +708,14 @@ def _add_correction(
             "started_at": draft.visited_at.isoformat(),
             "stopped_at": (draft.visited_at + timedelta(seconds=corrected["wait"])).isoformat(),
         }
+        request, reply = (
+            _CORRECTION_REQUEST,
+            "J'ai corrigé le temps d'attente ; le ticket n'a pas été conservé.",
+        )
     else:
         corrected["remarks"] = "Précisions ajoutées à la demande du relecteur."
+        request = _REVIEW_COMMENTS[ReviewState.has_issues]
+        reply = "J'ai ajouté mes observations dans la grille."
     asked_at = draft.submitted_at + timedelta(hours=20)
     corrected_at = asked_at + timedelta(hours=26)
     second = uuid.uuid5(draft.visit_id, "revision-2")
@@ -721,7 +746,7 @@ def _add_correction(
                 author_id=reviewer.id or 0,
                 from_state=ReviewState.received,
                 to_state=ReviewState.has_issues,
-                comment=_CORRECTION_REQUEST,
+                comment=request,
                 created_at=asked_at,
             ),
             ReviewEvent(
@@ -730,7 +755,7 @@ def _add_correction(
                 author_id=visit.shopper_id or reviewer.id or 0,
                 from_state=ReviewState.has_issues,
                 to_state=ReviewState.received,
-                comment="J'ai corrigé le temps d'attente ; le ticket n'a pas été conservé.",
+                comment=reply,
                 created_at=corrected_at,
             ),
         ]
