@@ -30,7 +30,9 @@ class VisitSubmission(BaseModel):
                         "rings": 4,
                         "call_date": "2030-03-14",
                     },
-                    "timings": {"rings": {"taps": ["2030-03-14T09:12:03Z"]}},
+                    "timings": {
+                        "rings": {"taps": ["2030-03-14T09:12:03Z", "2030-03-14T09:12:08Z"]}
+                    },
                     "evidence": [],
                 }
             ]
@@ -43,7 +45,15 @@ class VisitSubmission(BaseModel):
         default=None, description="When the test happened, by the device's clock."
     )
     answers: dict[str, Any] = Field(max_length=MAX_ANSWERS)
-    timings: dict[str, Any] = Field(default_factory=dict, max_length=MAX_TIMINGS)
+    timings: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_TIMINGS,
+        description=(
+            "What the device measured, by item key: a stopwatch "
+            '{"started_at": ISO, "stopped_at": ISO, "seconds": n}, a ring counter '
+            '{"taps": [ISO, ...]}.'
+        ),
+    )
     evidence: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 

@@ -88,7 +88,7 @@
       fill(Math.max(0, Math.round((Date.now() - Date.parse(startedAt)) / 1000)));
     }
     var running = readTimings()[key];
-    if (running && running.started_at && !running.ended_at) {
+    if (running && running.started_at && !running.stopped_at) {
       stop.disabled = false;
       timer = setInterval(function () { tick(running.started_at); }, 1000);
     }
@@ -107,8 +107,8 @@
       var timings = readTimings();
       if (!timings[key] || !timings[key].started_at) { return; }
       clearInterval(timer);
-      timings[key].ended_at = new Date().toISOString();
-      var total = Math.max(0, Math.round((Date.parse(timings[key].ended_at) - Date.parse(timings[key].started_at)) / 1000));
+      timings[key].stopped_at = new Date().toISOString();
+      var total = Math.max(0, Math.round((Date.parse(timings[key].stopped_at) - Date.parse(timings[key].started_at)) / 1000));
       timings[key].seconds = total;
       fill(total);
       writeTimings(timings);

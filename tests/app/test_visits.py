@@ -402,3 +402,18 @@ def test_grid_page_shows_working_day_delay(
     assert delays["answer_delay"] == "no answer yet"
     assert 'data-holidays="' in response.text and "2030-05-01" in response.text
     json.dumps(delays)
+
+
+def test_openapi_documents_the_csrf_header_and_the_service_worker_is_served(
+    client: TestClient,
+) -> None:
+    schema = client.get("/api/openapi.json").json()
+    for path in ("/api/v1/visits", "/api/v1/missions/{mission_id}/evidence"):
+        names = [p["name"] for p in schema["paths"][path]["post"].get("parameters", [])]
+        assert "X-CSRF-Token" in names, path
+    assert set(schema["paths"]["/api/v1/visits"]["post"]["responses"]) >= {"200", "201", "409"}
+    worker = client.get("/me/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["service-worker-allowed"] == "/me/"
+    assert "caches.open" in worker.text

@@ -108,6 +108,14 @@ def test_offline_report_with_stopwatch_and_ring_counter_is_stored_once(
         "#field-a_clean_confidential",
     ):
         page.check(radio)
+    # Answers are kept on the phone as typed: a reload (offline, from the service worker's
+    # copy) brings them back.
+    waited = page.input_value("#field-a_wait_sec")
+    reloaded = page.reload()
+    assert reloaded is not None and reloaded.from_service_worker
+    page.wait_for_selector(".sync-status:has-text('restored')")
+    assert page.is_checked("#field-a_signage") and page.is_checked("#field-a_courtesy-3")
+    assert page.input_value("#field-a_wait_sec") == waited
     page.get_by_role("button", name="Send the report").click()
     page.wait_for_selector(".sync-status:has-text('saved on this phone')")
     page.screenshot(path=str(ARTIFACTS / "shopper-visits-queued-phone.png"), full_page=True)
@@ -143,7 +151,7 @@ def test_offline_report_with_stopwatch_and_ring_counter_is_stored_once(
     [counter_visit] = visits_of(registry, counter)
     assert counter_visit.answers["wait"] >= 2
     stopwatch = counter_visit.timings["wait"]
-    assert stopwatch["started_at"] < stopwatch["ended_at"]
+    assert stopwatch["started_at"] < stopwatch["stopped_at"]
     assert stopwatch["seconds"] == counter_visit.answers["wait"]
     [phone_visit] = visits_of(registry, phone)
     assert phone_visit.answers["rings"] == 3
