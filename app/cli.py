@@ -164,6 +164,64 @@ def demo(seed: int = 2026) -> None:
         typer.echo(f"  {account.role:<10} {account.email:<32} {account.password}{suffix}")
 
 
+@cli.command("score")
+def score(
+    year: int,
+    preview: Annotated[
+        bool, typer.Option(help="Provisional run of an open campaign: printed, never stored.")
+    ] = False,
+    organiser: Annotated[str | None, typer.Option(help="Default: BAROMETRE_ORGANISER.")] = None,
+) -> None:
+    """Score a closed campaign into a frozen run (or preview an open one); prints its summary."""
+    import time
+
+    from app.campaigns import repository as campaigns_repository
+    from app.results.service import run_scoring
+
+    settings = get_settings()
+    started = time.perf_counter()
+    last = [-1]
+
+    def progress(percent: int, message: str) -> None:
+        if percent != last[0]:
+            last[0] = percent
+            typer.echo(f"  {percent:3d} %  {message}", err=True)
+
+    with _session() as session:
+        campaign = campaigns_repository.get_by_year(
+            session, organiser=organiser or settings.organiser, year=year
+        )
+        if campaign is None:
+            _fail(f"No {year} campaign for organiser {organiser or settings.organiser!r}.")
+            return
+        try:
+            result = run_scoring(
+                session, campaign=campaign, actor=None, preview=preview, progress=progress
+            )
+        except DomainError as exc:
+            _fail(str(exc))
+            return
+        session.commit()
+    summary = result.summary
+    if result.run is not None:
+        typer.echo(f"run id:         {result.run.id}")
+    else:
+        typer.echo("preview:        nothing stored")
+    typer.echo(f"inputs sha256:  {result.inputs_sha256}")
+    typer.echo(f"seed:           {result.seed}")
+    typer.echo(
+        f"responses:      {summary['responses_used']} used, "
+        f"{summary['responses_excluded']} excluded"
+    )
+    typer.echo(f"approved visits: {summary['visits_approved']}")
+    for key, counts in summary["categories"].items():
+        typer.echo(
+            f"  {key:<24} {counts['candidates']:>5} candidates, {counts['scored']:>5} scored, "
+            f"{counts['eligible']:>5} eligible"
+        )
+    typer.echo(f"elapsed:        {time.perf_counter() - started:.1f} s")
+
+
 @cli.command("serve")
 def serve(
     host: str = "127.0.0.1",

@@ -27,6 +27,7 @@ from app.campaigns.schemas import CampaignConfig, CampaignCreate
 from app.core.security import hash_password
 from app.instruments.service import publish
 from app.jury.demo import build_jury_demo
+from app.results.demo import build_results_demo
 from app.reviews.demo import build_current_visits, build_past_visits
 
 BUNDLED_REGISTRY = Path(__file__).resolve().parent / "data" / "collectivites.csv"
@@ -161,6 +162,7 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
         )
         build_current_visits(session, campaign=current, seed=seed, actor=admin, domain=DEMO_DOMAIN)
         session.flush()
+        build_results_demo(session, organiser=organiser, actor=admin, seed=seed)  # scores 2025
     build_jury_demo(session, organiser=organiser, domain=DEMO_DOMAIN)  # after the 2025 scoring
     authority_user = accounts_repository.get_by_email(session, f"authority@{DEMO_DOMAIN}")
     return demo_accounts(authority_user.authority_code if authority_user else None)

@@ -27,6 +27,7 @@ from app.jury import routes as jury_routes
 from app.missions import routes as missions_routes
 from app.posters import routes as posters_routes
 from app.publication import routes as publication_routes
+from app.results import routes as results_routes
 from app.reviews import routes as reviews_routes
 from app.scorecards import routes as scorecards_routes
 from app.visits import routes as visits_routes
@@ -97,4 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visits_routes.router)
     app.include_router(visits_routes.api_router)
     app.include_router(reviews_routes.router)
+    app.include_router(results_routes.router)
+    app.include_router(results_routes.api_router)
     return app

@@ -24,7 +24,7 @@ from app.collection.models import Response
 from app.instruments.models import InstrumentVersion
 from app.instruments.service import load_published
 from app.missions.models import Mission, MissionState, ReviewState, Visit
-from app.results.synthetic import clean_answers
+from app.results.synthetic import Cleaner, clean_answers, raw_answers
 
 TOO_FAST_SHARE = 0.02
 
@@ -70,6 +70,7 @@ def add_responses(
     pinned = _pinned(session, campaign)
     version = next(v for v in pinned.values() if v.kind == "survey")
     instrument = load_published(version)
+    cleaner = Cleaner(instrument)
     channel_item = instrument.channel_item
     channel_codes: list[str | None] = (
         [str(c.value) for c in channel_item.options] if channel_item else [None]
@@ -91,34 +92,37 @@ def add_responses(
     for code in codes:
         count = int(rng.integers(per_candidate[0], per_candidate[1] + 1))
         level = quality.get(code, 0.6)
-        for _ in range(count):
-            submitted = first + dt.timedelta(seconds=int(rng.integers(span * 86_400)))
-            channel = channel_codes[int(rng.choice(len(channel_codes), p=channel_share))]
-            answers = clean_answers(
-                instrument,
-                float(np.clip(rng.normal(level, 0.12), 0, 1)),
-                rng,
-                day=submitted.date(),
-                channel=channel,
+        offsets = rng.integers(span * 86_400, size=count)
+        channels = rng.choice(len(channel_codes), size=count, p=channel_share)
+        persons = np.clip(rng.normal(level, 0.12, size=count), 0, 1)
+        too_fast = rng.random(count) < TOO_FAST_SHARE
+        durations = np.where(too_fast, rng.integers(8, 20, count), rng.integers(60, 600, count))
+        ids = rng.bytes(16 * count)
+        for i in range(count):
+            submitted = first + dt.timedelta(seconds=int(offsets[i]))
+            channel = channel_codes[int(channels[i])]
+            answers = cleaner.clean(
+                raw_answers(
+                    instrument, float(persons[i]), rng, day=submitted.date(), channel=channel
+                )
             )
-            too_fast = rng.random() < TOO_FAST_SHARE
-            seconds = int(rng.integers(8, 20)) if too_fast else int(rng.integers(60, 600))
+            flagged = bool(too_fast[i])
             rows.append(
                 {
-                    "id": _uuid(rng),
+                    "id": uuid.UUID(bytes=ids[16 * i : 16 * i + 16], version=4),
                     "campaign_id": campaign.id,
                     "authority_code": code,
                     "instrument_version_id": version.id,
                     "channel": channel,
                     "source": "link",
-                    "started_at": submitted - dt.timedelta(seconds=seconds),
+                    "started_at": submitted - dt.timedelta(seconds=int(durations[i])),
                     "submitted_at": submitted,
                     "answers": answers,
                     "profile": {key: answers[key] for key in ("age_band", "sex") if key in answers}
                     or None,
                     "content_sha256": _content_sha256(campaign.id or 0, code, channel, answers),
-                    "quality_flags": ["too_fast"] if too_fast else [],
-                    "excluded": too_fast,
+                    "quality_flags": ["too_fast"] if flagged else [],
+                    "excluded": flagged,
                 }
             )
     if rows:

@@ -179,7 +179,8 @@ def _read_responses(
     candidate_index: dict[int, int],
     progress: Progress | None,
     expected: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate index, identity bytes (id + content sha256) and item scores per response."""
     postgres = _is_postgres(session)
     if postgres:
         extract = "json_build_array(" + ", ".join(f"r.answers -> '{key}'" for key in keys) + ")"
@@ -208,8 +209,7 @@ def _read_responses(
     result = session.connection().exec_driver_sql(sql, params)
     tokens: dict[str, float] = {}
     candidates: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
-    shas: list[np.ndarray] = []
+    keys_hex: list[str] = []
     raws: list[np.ndarray] = []
     read = 0
     while True:
@@ -219,18 +219,19 @@ def _read_responses(
         candidates.append(
             np.fromiter((candidate_index[row[0]] for row in rows), dtype=np.int32, count=len(rows))
         )
-        ids.append(np.array([str(row[1]).replace("-", "") for row in rows], dtype="S32"))
-        shas.append(np.array([row[2] for row in rows], dtype="S64"))
+        # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded.
+        keys_hex.append("".join([f"{row[1]}{row[2]}" for row in rows]))
         raws.append(_decode_chunk([row[3] for row in rows], len(keys), tokens))
         read += len(rows)
         if progress is not None and expected:
             progress(5 + int(35 * min(1.0, read / expected)), "reading responses")
     if not candidates:
         empty = np.empty((0, len(keys)))
-        return np.empty(0, np.int32), np.empty(0, "S32"), np.empty(0, "S64"), empty
+        return np.empty(0, np.int32), np.empty((0, 48), np.uint8), empty
     raw = np.concatenate(raws)
     scores = _score_columns(instrument, keys, raw, tokens)
-    return np.concatenate(candidates), np.concatenate(ids), np.concatenate(shas), scores
+    identity = np.frombuffer(bytes.fromhex("".join(keys_hex)), dtype=np.uint8).reshape(-1, 48)
+    return np.concatenate(candidates), identity, scores
 
 
 def _count(session: Session, sql_sqlite: str, sql_pg: str, campaign_id: int) -> list[Any]:
@@ -366,7 +367,7 @@ def gather_inputs(
         )
     )
     total_responses = sum(totals.values())
-    response_candidate, ids, shas, item_scores = _read_responses(
+    response_candidate, identity, item_scores = _read_responses(
         session,
         campaign_id=campaign_id,
         survey_version_id=survey_version.id or 0,
@@ -401,10 +402,11 @@ def gather_inputs(
         "survey_items": keys,
     }
     digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
-    order = np.argsort(ids, kind="stable")
+    # Canonical order: by response id (then content hash), read as big-endian integers.
+    words = identity.view(">u8").reshape(-1, 6).astype(np.uint64)
+    order = np.lexsort(words.T[::-1]) if len(words) else np.empty(0, dtype=np.int64)
     digest.update(b"\nresponses\n")
-    digest.update(np.ascontiguousarray(ids[order]).tobytes())
-    digest.update(np.ascontiguousarray(shas[order]).tobytes())
+    digest.update(np.ascontiguousarray(identity[order]).tobytes())
     code_array = np.asarray(codes, dtype="S12")
     if len(code_array):
         digest.update(np.ascontiguousarray(code_array[response_candidate[order]]).tobytes())

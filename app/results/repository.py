@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlmodel import Session, col, select
 
+from app.authorities.models import Authority
 from app.results.models import RankRow, RunKind, RunStatus, ScoreRow, ScoringRun
 
 
@@ -84,3 +85,13 @@ def score_rows(
     return session.exec(
         query.order_by(col(ScoreRow.authority_code), col(ScoreRow.level), col(ScoreRow.key))
     ).all()
+
+
+def authority_names(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Authority.code, Authority.name).where(col(Authority.code).in_(wanted))
+    ).all()
+    return {code: name for code, name in rows}

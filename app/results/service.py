@@ -33,7 +33,9 @@ scoring lower, ties counting half). Ineligible candidates keep their estimate an
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,17 +45,19 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.accounts.models import User
 from app.audit.models import record_audit
 from app.campaigns.models import Campaign, CampaignState
+from app.campaigns.service import parse_config
 from app.core.errors import Conflict
 from app.core.i18n import _
 from app.core.timeutil import utcnow
 from app.results import repository
 from app.results.inputs import ScoringInputs, gather_inputs
-from app.results.models import RankRow, RunKind, RunStatus, ScoreLevel, ScoreRow, ScoringRun
+from app.results.models import RunKind, RunStatus, ScoreLevel, ScoringRun
 from scoring import (
     Design,
     Estimates,
@@ -525,17 +529,59 @@ def _check_state(campaign: Campaign, *, preview: bool) -> None:
         )
 
 
+_SCORE_COLUMNS = (
+    "authority_code",
+    "level",
+    "key",
+    "estimate",
+    "se",
+    "df",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_eff",
+    "flags",
+)
+_RANK_COLUMNS = (
+    "category",
+    "authority_code",
+    "eligible",
+    "ineligible_reason",
+    "estimate",
+    "se",
+    "rank",
+    "rank_low",
+    "rank_high",
+    "in_top1_set",
+    "in_top3_set",
+    "p_best",
+    "percentile",
+)
+
+
+def _bulk_insert(
+    session: Session, table: str, columns: tuple[str, ...], run_id: int, rows: list[dict]
+) -> None:
+    """One executemany of plain tuples (a national run writes ~150,000 score rows)."""
+    if not rows:
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    names = ", ".join(("run_id", *(f'"{name}"' for name in columns)))
+    marks = ", ".join([mark] * (len(columns) + 1))
+    values = [
+        (
+            run_id,
+            *(json.dumps(row[name]) if name == "flags" else row[name] for name in columns),
+        )
+        for row in rows
+    ]
+    session.connection().exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
+
+
 def _insert_rows(session: Session, run_id: int, result: RunResult) -> None:
-    if result.score_rows:
-        session.execute(
-            sa.insert(ScoreRow.__table__),  # type: ignore[attr-defined]
-            [{"run_id": run_id, **row} for row in result.score_rows],
-        )
-    if result.rank_rows:
-        session.execute(
-            sa.insert(RankRow.__table__),  # type: ignore[attr-defined]
-            [{"run_id": run_id, **row} for row in result.rank_rows],
-        )
+    _bulk_insert(session, "score_rows", _SCORE_COLUMNS, run_id, result.score_rows)
+    _bulk_insert(session, "rank_rows", _RANK_COLUMNS, run_id, result.rank_rows)
 
 
 def run_scoring(
@@ -660,3 +706,94 @@ def run_scoring(
     result.run = run
     report(100, "complete")
     return result
+
+
+# ------------------------------------------------------------------ the web button's job
+
+STALE_AFTER_SECONDS = 3600
+_JOBS: dict[int, threading.Thread] = {}
+
+
+def start_run(session: Session, *, campaign: Campaign, actor: User | None) -> ScoringRun:
+    """Create the ``running`` row a background job will complete (refused when one runs)."""
+    _check_state(campaign, preview=False)
+    running = repository.running_run(session, campaign_id=campaign.id or 0)
+    if running is not None:
+        age = (utcnow() - running.created_at).total_seconds()
+        job = _JOBS.get(running.id or 0)
+        if (job is not None and job.is_alive()) or age < STALE_AFTER_SECONDS:
+            raise Conflict(_("A scoring run of this campaign is already in progress."))
+        running.status = RunStatus.failed
+        running.error = "interrupted (no progress for an hour)"
+        session.add(running)
+    config = parse_config(campaign.config)
+    run = ScoringRun(
+        campaign_id=campaign.id or 0,
+        kind=RunKind.final,
+        status=RunStatus.running,
+        progress=1,
+        progress_message="queued",
+        seed=config.seed,
+        code_version=code_version(),
+        created_by=actor.id if actor else None,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _set_progress(engine: Engine, run_id: int, percent: int, message: str) -> None:
+    table = ScoringRun.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(table)
+            .where(table.c.id == run_id, table.c.status == RunStatus.running)
+            .values(progress=max(1, min(99, percent)), progress_message=message[:200])
+        )
+
+
+def run_job(engine: Engine, run_id: int) -> None:
+    """Complete the running row ``run_id`` (its own session; progress in short transactions).
+
+    Progress stops being written once the run's rows are being written: the job's own
+    transaction then holds the run row (and SQLite's write lock).
+    """
+    writing = False
+
+    def progress(percent: int, message: str) -> None:
+        nonlocal writing
+        if writing:
+            return
+        writing = percent >= 92
+        _set_progress(engine, run_id, percent, message)
+
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            run = session.get(ScoringRun, run_id)
+            assert run is not None
+            campaign = session.get(Campaign, run.campaign_id)
+            actor = session.get(User, run.created_by) if run.created_by else None
+            assert campaign is not None
+            run_scoring(session, campaign=campaign, actor=actor, progress=progress, run=run)
+            session.commit()
+    except Exception as exc:  # the job reports any failure on the run itself
+        table = ScoringRun.__table__  # type: ignore[attr-defined]
+        message = str(exc) or exc.__class__.__name__
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(table)
+                .where(table.c.id == run_id)
+                .values(status=RunStatus.failed, error=message[:2000], completed_at=utcnow())
+            )
+
+
+def launch(engine: Engine, run_id: int) -> threading.Thread:
+    """Run the job in a background thread (after the request that created the row commits)."""
+    thread = threading.Thread(target=run_job, args=(engine, run_id), daemon=True)
+    _JOBS[run_id] = thread
+    thread.start()
+    return thread
+
+
+def job(run_id: int) -> threading.Thread | None:
+    return _JOBS.get(run_id)

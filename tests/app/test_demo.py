@@ -22,7 +22,9 @@ def test_demo_builds_two_editions_with_every_category(session: Session) -> None:
     accounts = build_demo(session, organiser="Démo", seed=11)
     session.commit()
     states = {c.year: c.state for c in session.exec(select(Campaign)).all()}
-    assert states == {2025: "closed", 2026: "open"}
+    # 2025 is scored by the results demo, then deliberated and published by the jury demo.
+    assert states[2026] == "open"
+    assert states[2025] in {"scored", "deliberated", "published"}
     for year in (2025, 2026):
         candidates = _candidates(session, year)
         assert 180 <= len(candidates) <= 220
@@ -33,7 +35,9 @@ def test_demo_builds_two_editions_with_every_category(session: Session) -> None:
     assert 0.6 < len(returning) / len(_candidates(session, 2026)) < 0.95
     assert {a.role for a in accounts} == {"admin", "reviewer", "shopper", "jury", "authority"}
     # One account per role, and three more shoppers so mission loads can be balanced.
-    assert len(session.exec(select(User)).all()) == 8
+    # (The jury demo, which runs once 2025 is scored, adds jurors of its own.)
+    users = session.exec(select(User)).all()
+    assert len([user for user in users if user.role != "jury"]) == 7
 
     first = _candidates(session, 2026)
     build_demo(session, organiser="Démo", seed=11)  # idempotent
@@ -100,3 +104,49 @@ def test_demo_visits_are_valid_and_reviewed(session: Session) -> None:
         .where(User.email == "shopper@demo.barometre.fr", Mission.campaign_id == campaigns[2026].id)
     ).all()
     assert shopper_missions
+
+
+def test_demo_responses_are_valid_and_2025_arrives_scored(session: Session) -> None:
+    """Citizen responses for both editions (valid, a few flagged too fast), and a frozen
+    2025 run whose inputs hash is reproducible."""
+    import time
+
+    from app.collection.models import Response
+    from app.instruments.models import InstrumentVersion
+    from app.instruments.service import load_published
+    from app.results import repository as results_repository
+    from app.results.inputs import gather_inputs
+
+    started = time.perf_counter()
+    build_demo(session, organiser="Démo", seed=11)
+    session.commit()
+    elapsed = time.perf_counter() - started
+    campaigns = {c.year: c for c in session.exec(select(Campaign)).all()}
+    responses = session.exec(select(Response)).all()
+    per_year = Counter(
+        next(y for y, c in campaigns.items() if c.id == r.campaign_id) for r in responses
+    )
+    assert per_year[2025] > 180 * 30 and per_year[2026] > 0
+    per_candidate = Counter(
+        r.authority_code for r in responses if r.campaign_id == campaigns[2025].id
+    )
+    assert min(per_candidate.values()) >= 30 and max(per_candidate.values()) <= 150
+    flagged = [r for r in responses if r.excluded]
+    assert flagged and all(r.quality_flags == ["too_fast"] for r in flagged)
+    assert len(flagged) < 0.05 * len(responses)
+    versions = {v.id: load_published(v) for v in session.exec(select(InstrumentVersion)).all()}
+    for response in responses[::25]:
+        checked = surveys.validate_answers(
+            versions[response.instrument_version_id], response.answers
+        )
+        assert checked.ok and dict(checked.answers) == response.answers
+
+    run = results_repository.current_run(session, campaign_id=campaigns[2025].id or 0)
+    assert run is not None and run.status == "complete"
+    assert run.summary["responses_used"] == per_year[2025] - sum(
+        1 for r in flagged if r.campaign_id == campaigns[2025].id
+    )
+    assert run.summary["visits_approved"] > 0
+    assert sum(c["eligible"] for c in run.summary["categories"].values()) > 100
+    assert gather_inputs(session, campaign=campaigns[2025]).inputs_sha256 == run.inputs_sha256
+    assert elapsed < 120  # the quick start builds it at each server start

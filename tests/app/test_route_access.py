@@ -45,6 +45,7 @@ PUBLIC_ROUTES = {
     "open_data_csv": "open data of published scores (404 before publication)",
     "open_data_json": "open data of published scores (404 before publication)",
     "service_worker": "the shoppers' service worker script: static code, no data",
+    "api_rankings": "public once published; before that admin/jury only (checked in the handler)",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
@@ -103,6 +104,7 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "visit_id": "00000000-0000-4000-8000-000000000002",
         "year": 2031,
         "category": "communes-0-3500",
+        "run_id": 1,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 
