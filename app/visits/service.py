@@ -456,8 +456,10 @@ def upload_evidence(
     existing = repository.get_evidence(session, evidence_id)
     if existing is not None:
         return settle(existing)
-    # Built from our own ids only: nothing the client sent reaches the path.
-    relative = f"{mission.id}/{evidence_id}.{clean.extension}"
+    # Built from our own ids only: nothing the client sent reaches the path. The content's
+    # hash in the name keeps a concurrent upload of another file under the same id (refused
+    # with 409 below) from overwriting the file the stored row describes.
+    relative = f"{mission.id}/{evidence_id}-{clean.sha256[:16]}.{clean.extension}"
     _store_file(evidence_dir, relative, clean.content)
     values = {
         "id": evidence_id,

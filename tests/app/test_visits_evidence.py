@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 
@@ -117,7 +118,8 @@ def test_stored_jpeg_has_no_exif_and_replay_is_harmless(
     assert b"PhoneMaker" not in content and b"secret comment" not in content
     assert stored.size == (48, 64)  # the orientation was applied to the pixels, then dropped
     assert row.size_bytes == len(content) and row.original_name == "photo.jpg"
-    assert row.storage_path == f"{mission.id}/{evidence_id}.jpg"
+    assert row.storage_path == f"{mission.id}/{evidence_id}-{row.sha256[:16]}.jpg"
+    assert row.sha256 == hashlib.sha256(content).hexdigest()
 
     replay = upload(client, token, mission, original, evidence_id=evidence_id)
     assert replay.status_code == 200 and replay.json() == response.json()
@@ -244,3 +246,25 @@ def test_report_cites_evidence_of_its_own_mission_only(
     registry.expire_all()
     row = registry.get(VisitEvidence, uuid.UUID(proof))
     assert row is not None and str(row.visit_id) == data["id"]
+
+
+def test_concurrent_replays_of_one_upload_store_one_row(
+    registry: Session, mission: Mission, shopper_client: tuple[TestClient, str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, token = shopper_client
+    original = jpeg_with_exif()
+    evidence_id = uuid.uuid4()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: (
+                    upload(client, token, mission, original, evidence_id=evidence_id).status_code
+                ),
+                range(10),
+            )
+        )
+    assert statuses.count(201) == 1 and set(statuses) == {200, 201}, statuses
+    registry.expire_all()
+    assert len(registry.exec(select(VisitEvidence)).all()) == 1
