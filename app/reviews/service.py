@@ -63,7 +63,13 @@ from app.missions.models import (
 )
 from app.reviews import repository
 from app.reviews.anomalies import Anomaly, VisitFacts, visit_anomalies
-from app.reviews.sheets import RevisionDiff, SheetLine, answer_sheet, diff_contents
+from app.reviews.sheets import (
+    RevisionDiff,
+    SheetLine,
+    answer_sheet,
+    diff_contents,
+    timing_lines,
+)
 
 REVIEW_ROLES = frozenset({Role.reviewer, Role.admin})
 REVIEWABLE_CAMPAIGN_STATES = frozenset({CampaignState.open, CampaignState.closed})
@@ -504,6 +510,18 @@ class VisitReview:
     detail: repository.VisitDetail
     instrument: surveys.Instrument
     sheet: list[SheetLine]
+    timings: list[tuple[str, str]]
+
+    @property
+    def sections(self) -> list[tuple[str, list[SheetLine]]]:
+        """The answer sheet grouped by the grid's sections, in form order."""
+        grouped: list[tuple[str, list[SheetLine]]] = []
+        for line in self.sheet:
+            if not grouped or grouped[-1][0] != line.section:
+                grouped.append((line.section, []))
+            grouped[-1][1].append(line)
+        return grouped
+
     hints: tuple[Anomaly, ...]
     revisions: list[VisitRevision]
     diffs: list[RevisionDiff]
@@ -531,6 +549,7 @@ def visit_review(session: Session, *, visit_id: uuid.UUID) -> VisitReview:
         detail=detail,
         instrument=instrument,
         sheet=answer_sheet(instrument, detail.visit.answers or {}),
+        timings=timing_lines(detail.visit.timings or {}),
         hints=hints.get(visit_id, ()),
         revisions=revisions,
         diffs=diffs,

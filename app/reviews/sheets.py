@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import surveys
 from app.core.i18n import _, get_locale
+from app.reviews.anomalies import stopwatch_span
+
+PARIS = ZoneInfo("Europe/Paris")
 
 NOT_ANSWERED = "–"
 
@@ -106,6 +110,20 @@ def _raw(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def format_timing(value: Any) -> str:
+    """A stopwatch as "14:05:10 → 14:17:40 (12 min 30 s)" in Paris time; anything else raw."""
+    span = stopwatch_span(value)
+    if span is None:
+        return _raw(value)
+    start, stop = (moment.astimezone(PARIS) for moment in span)
+    seconds = (stop - start).total_seconds()
+    return f"{start:%d/%m/%Y %H:%M:%S} → {stop:%H:%M:%S} ({_seconds(seconds)})"
+
+
+def timing_lines(timings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(key, format_timing(value)) for key, value in timings.items()]
+
+
 def diff_contents(
     instrument: surveys.Instrument | None,
     before: tuple[Mapping[str, Any], Mapping[str, Any], Any],
@@ -149,8 +167,8 @@ def diff_contents(
                 Change(
                     f"timings.{key}",
                     _("Stopwatch: %(key)s") % {"key": key},
-                    _raw(old_timings.get(key)),
-                    _raw(new_timings.get(key)),
+                    format_timing(old_timings.get(key)),
+                    format_timing(new_timings.get(key)),
                 )
             )
     if old_visited != new_visited:
