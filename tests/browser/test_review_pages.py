@@ -38,6 +38,13 @@ def test_queue_and_visit_pages(
     page.wait_for_selector("h1")
     assert page.locator("tbody tr").count() >= 3  # the demo's received visits
     check_page(page, axe_source, f"review-queue-{size}")
+    # With JavaScript, one box selects every received visit of the page (not submitted here).
+    page.get_by_label("Select every received visit on this page").check()
+    boxes = page.locator("input.select-visit")
+    assert boxes.count() >= 3
+    assert all(boxes.nth(i).is_checked() for i in range(boxes.count()))
+    boxes.nth(0).uncheck()
+    assert page.evaluate("document.getElementById('select-all').indeterminate")
 
     page.get_by_label("Review state").select_option("any")
     page.get_by_label("Only visits with an anomaly hint").check()
@@ -77,6 +84,7 @@ def test_bulk_approval_and_a_decision_without_javascript(
     page = context.new_page()
     sign_in_reviewer(page, live_server)
     page.goto(live_server + "/review?state=received")
+    assert page.locator("#select-all").is_hidden()  # the select-all box needs JavaScript
     before = page.locator("tbody tr").count()
     boxes = page.locator("input.select-visit")
     assert boxes.count() >= 2
