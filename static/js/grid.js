@@ -206,8 +206,9 @@
     var mine = !!form && entry.url === form.action;
     if (mine) { say(form.dataset.msgSending); }
     return post(entry).then(function (response) {
-      writeQueue(readQueue().filter(function (e) { return e.id !== entry.id; }));
       flushing = false;
+      if (response.status >= 500) { return; }  /* the server is unwell: retried later */
+      writeQueue(readQueue().filter(function (e) { return e.id !== entry.id; }));
       if (response.type === "opaqueredirect" || response.ok) {
         if (entry.draftKey) { try { localStorage.removeItem(entry.draftKey); } catch (e) { /* ignore */ } }
         if (mine) { say(form.dataset.msgSent); window.location.assign(form.dataset.done); return; }
