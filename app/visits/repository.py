@@ -83,7 +83,10 @@ def claim_mission(session: Session, mission_id: int) -> bool:
 def claim_correction(
     session: Session, visit_id: uuid.UUID, revision: int, values: dict[str, Any]
 ) -> bool:
-    """has_issues → received with the new content, only if nobody corrected it meanwhile."""
+    """The corrected content as revision + 1, only if nobody corrected the visit meanwhile.
+
+    The visit stays has_issues here: the review state machine then moves it back to received.
+    """
     result = session.execute(
         sa.update(Visit)
         .where(
@@ -91,7 +94,7 @@ def claim_correction(
             col(Visit.review_state) == ReviewState.has_issues,
             col(Visit.revision) == revision,
         )
-        .values(review_state=ReviewState.received, revision=revision + 1, **values)
+        .values(revision=revision + 1, **values)
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 

@@ -27,13 +27,13 @@ from app.missions import repository as missions_repository
 from app.missions.models import (
     Mission,
     MissionState,
-    ReviewEvent,
     ReviewState,
     Scenario,
     Visit,
     VisitEvidence,
     VisitRevision,
 )
+from app.reviews.service import reopen_after_correction
 from app.visits import repository
 from app.visits.evidence import EvidenceRefused, clean_evidence
 from app.visits.schemas import VisitAccepted
@@ -317,7 +317,6 @@ def submit_visit(
         session.add(visit)
         session.flush()
         session.add(revision)
-        action = "visit.submit"
     else:
         if visit.review_state != ReviewState.has_issues or not repository.claim_correction(
             session,
@@ -344,24 +343,15 @@ def submit_visit(
             submitted_at=now,
         )
         session.add(revision)
-        session.add(
-            ReviewEvent(
-                visit_id=visit.id,
-                revision=visit.revision,
-                author_id=shopper.id or 0,
-                from_state=ReviewState.has_issues,
-                to_state=ReviewState.received,
-                comment="",
-                created_at=now,
-            )
-        )
-        action = "visit.correct"
+        session.flush()
+        # has_issues → received through the review state machine (its event and audit row).
+        reopen_after_correction(session, visit=visit, actor=shopper)
     session.flush()
     repository.link_evidence(session, visit.id, cited)
     record_audit(
         session,
         actor=shopper,
-        action=action,
+        action="visit.submit" if revision.revision == 1 else "visit.revise",
         object_type="visit",
         object_id=visit.id,
         after={"mission": mission.id, "revision": revision.revision, "sha256": sha256},

@@ -261,21 +261,16 @@ def test_my_missions_and_grid_api(mission: Mission, shopper_client: tuple[TestCl
 
 
 def _review(session: Session, visit_id: uuid.UUID, reviewer: User, comment: str) -> None:
-    """What the review side does (its own module): has_issues with a comment."""
-    visit = session.get(Visit, visit_id)
-    assert visit is not None
-    session.add(
-        ReviewEvent(
-            visit_id=visit.id,
-            revision=visit.revision,
-            author_id=reviewer.id or 0,
-            from_state=visit.review_state,
-            to_state=ReviewState.has_issues,
-            comment=comment,
-        )
+    """The review side's own state machine sends the report back (has_issues)."""
+    from app.reviews.service import transition
+
+    transition(
+        session,
+        visit_id=visit_id,
+        to_state=ReviewState.has_issues,
+        actor=reviewer,
+        comment=comment,
     )
-    visit.review_state = ReviewState.has_issues
-    session.add(visit)
     session.commit()
 
 
@@ -312,6 +307,16 @@ def test_correction_of_a_has_issues_report_adds_a_revision_and_keeps_history(
         .order_by(col(VisitRevision.revision))
     ).all()
     assert [(r.revision, r.answers["rings"]) for r in revisions] == [(1, 4), (2, 3)]
+    thread = registry.exec(
+        select(ReviewEvent).where(ReviewEvent.visit_id == visit_id).order_by(col(ReviewEvent.id))
+    ).all()
+    assert [(e.from_state, e.to_state, e.revision) for e in thread] == [
+        (ReviewState.received, ReviewState.has_issues, 1),
+        (ReviewState.has_issues, ReviewState.received, 2),
+    ]
+    assert thread[1].author_id == mission.shopper_id
+    actions = registry.exec(select(AuditEvent.action)).all()
+    assert {"visit.submit", "visit.revise", "visit.correct"} <= set(actions)
     assert count_visits(registry, mission) == 1
     # Not sent back again: a further correction is refused.
     assert post_visit(client, token, body(mission)).status_code == 409
