@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -208,24 +209,28 @@ def score(url: str) -> dict[str, Any]:
     from app.results.service import run_scoring
 
     engine = create_db_engine(url)
-    stages: list[tuple[str, float]] = []
+    stages: list[tuple[str, float, float]] = []
     started = time.perf_counter()
+    cpu_started = time.process_time()
 
     def progress(percent: int, message: str) -> None:
-        stages.append((message, time.perf_counter() - started))
+        stages.append((message, time.perf_counter() - started, time.process_time() - cpu_started))
 
     with Session(engine, expire_on_commit=False) as session:
         campaign = campaigns_repository.get_by_year(session, organiser=ORGANISER, year=YEAR)
         assert campaign is not None
         result = run_scoring(session, campaign=campaign, actor=None, progress=progress)
+        progress(100, "commit")
         session.commit()
     total = time.perf_counter() - started
+    cpu_total = time.process_time() - cpu_started
+    # Each progress message starts a stage: its time runs until the next message.
     seen: dict[str, float] = {}
-    previous = 0.0
-    for message, at in stages:
-        seen[message] = round(seen.get(message, 0.0) + at - previous, 3)
-        previous = at
-    seen["commit"] = round(total - previous, 3)
+    seen_cpu: dict[str, float] = {}
+    marks = [*stages, ("end", total, cpu_total)]
+    for (message, at, cpu_at), (_next, next_at, next_cpu) in itertools.pairwise(marks):
+        seen[message] = round(seen.get(message, 0.0) + next_at - at, 3)
+        seen_cpu[message] = round(seen_cpu.get(message, 0.0) + next_cpu - cpu_at, 3)
     assert result.run is not None
     return {
         "run_id": result.run.id,
@@ -235,6 +240,10 @@ def score(url: str) -> dict[str, Any]:
         "compute_seconds": round(result.timings["compute_seconds"], 3),
         "write_seconds": round(result.timings["write_seconds"], 3),
         "stages_seconds": seen,
+        "stages_cpu_seconds": seen_cpu,
+        "cpu_seconds": round(cpu_total, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
         "responses_used": result.summary["responses_used"],
         "responses_excluded": result.summary["responses_excluded"],
         "visits_approved": result.summary["visits_approved"],
@@ -256,7 +265,15 @@ def pages(url: str) -> dict[str, Any]:
 
     settings = Settings(database_url=url, organiser=ORGANISER)  # type: ignore[call-arg]
     application = create_app(settings)
-    paths = [r.path for r in application.routes if isinstance(r, APIRoute)]
+
+    def flat(routes: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for route in routes:
+            nested = getattr(route, "original_router", None)
+            out.extend(flat(nested.routes) if nested is not None else [route])
+        return out
+
+    paths = [r.path for r in flat(application.routes) if isinstance(r, APIRoute)]
     jury = [p for p in paths if p.startswith("/campaigns") and p.endswith("/jury/{category}")]
     card = [p for p in paths if p.startswith("/campaigns") and p.endswith("/scorecards/{code}")]
     out: dict[str, Any] = {}

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +208,8 @@ def _read_responses(
         sql = sql.replace(
             f"json_extract(r.answers, {paths})", f"json_array(json_extract(r.answers, {paths}))"
         )
+    if progress is not None:
+        progress(5, "reading responses")
     result = session.connection().exec_driver_sql(sql, params)
     tokens: dict[str, float] = {}
     candidates: list[np.ndarray] = []
@@ -228,6 +232,8 @@ def _read_responses(
     if not candidates:
         empty = np.empty((0, len(keys)))
         return np.empty(0, np.int32), np.empty((0, 48), np.uint8), empty
+    if progress is not None:
+        progress(41, "item scores of the responses")
     raw = np.concatenate(raws)
     scores = _score_columns(instrument, keys, raw, tokens)
     identity = np.frombuffer(bytes.fromhex("".join(keys_hex)), dtype=np.uint8).reshape(-1, 48)
@@ -242,13 +248,64 @@ def _count(session: Session, sql_sqlite: str, sql_pg: str, campaign_id: int) -> 
     return list(session.connection().exec_driver_sql(sql_sqlite, (campaign_id,)).fetchall())
 
 
-def _read_visits(
+# Above this many approved visits, they are scored in a worker process while the
+# responses are read (both take seconds at national scale; two cores overlap them).
+PARALLEL_VISITS = 5_000
+
+VisitScore = tuple[float | None, bool, dict[str, float], dict[str, float]]
+
+
+def _score_visits(
+    contents: dict[int, dict[str, Any]], rows: list[tuple[int, str, str | None]]
+) -> list[VisitScore]:
+    """Score visits with ``surveys.submission_scores``: (total, knocked out, themes, items).
+
+    Module-level and picklable: it runs in a worker process for large campaigns.
+    """
+    instruments = {vid: surveys.instrument_from_dict(content) for vid, content in contents.items()}
+    cache: dict[tuple[int, str, str | None], VisitScore] = {}
+    out: list[VisitScore] = []
+    for version_id, text, subdivision in rows:
+        key = (version_id, text, subdivision)
+        scored = cache.get(key)
+        if scored is None:
+            instrument = instruments[version_id]
+            result = surveys.submission_scores(
+                instrument, json.loads(text), subdivision=subdivision
+            )
+            scored = (
+                result.total.score,
+                result.knocked_out,
+                {t: n.score for t, n in result.themes.items() if n.score is not None},
+                {
+                    f"{instrument.key}:{item}": value
+                    for item, value in result.items.items()
+                    if value is not None
+                },
+            )
+            cache[key] = scored
+        out.append(scored)
+    return out
+
+
+@dataclass
+class _PendingVisits:
+    rows: list[tuple[int, str, str, int, str]]  # candidate index, id, sha, version id, channel
+    version_sha: dict[int, str]
+    channels: dict[int, str | None]
+    states: dict[str, int]
+    future: Future[list[VisitScore]] | None
+    scores: list[VisitScore] | None
+
+
+def _start_visits(
     session: Session,
     *,
     campaign_id: int,
     candidate_index: dict[int, int],
     subdivisions: list[str | None],
-) -> tuple[VisitTable, list[tuple[str, str, str]], dict[str, int]]:
+) -> _PendingVisits:
+    """Read the approved visits and start scoring them (inline, or in a worker process)."""
     base = (
         "SELECT c.id, v.id, v.content_sha256, v.instrument_version_id, v.answers, m.channel "
         "FROM visits v JOIN missions m ON m.id = v.mission_id "
@@ -270,49 +327,49 @@ def _read_visits(
         "WHERE m.campaign_id = %(campaign)s GROUP BY v.review_state",
         campaign_id,
     )
-    instruments: dict[int, tuple[surveys.Instrument, str]] = {}
-    candidate: list[int] = []
-    ids: list[str] = []
-    channels: list[str] = []
-    totals: list[float] = []
-    knocked: list[bool] = []
-    theme_values: dict[str, list[tuple[int, float]]] = {}
-    item_values: dict[str, list[tuple[int, float]]] = {}
-    hashed: list[tuple[str, str, str]] = []
-    cache: dict[tuple[int, str, str | None], surveys.SubmissionScores] = {}
+    contents: dict[int, dict[str, Any]] = {}
+    version_sha: dict[int, str] = {}
+    channels: dict[int, str | None] = {}
+    work: list[tuple[int, str, str | None]] = []
+    kept: list[tuple[int, str, str, int, str]] = []
     for row in rows:
         version_id = int(row[3])
-        if version_id not in instruments:
+        if version_id not in contents:
             version = session.get(InstrumentVersion, version_id)
             assert version is not None
-            instruments[version_id] = (load_published(version), version.sha256)
-        instrument, version_sha = instruments[version_id]
+            contents[version_id] = version.content
+            version_sha[version_id] = version.sha256
+            channels[version_id] = version.channel
         index = candidate_index[row[0]]
         text = row[4] if isinstance(row[4], str) else json.dumps(row[4])
-        subdivision = subdivisions[index]
-        key = (version_id, text, subdivision)
-        scored = cache.get(key)
-        if scored is None:
-            scored = surveys.submission_scores(
-                instrument, json.loads(text), subdivision=subdivision
-            )
-            cache[key] = scored
-        position = len(ids)
-        visit_id = str(row[1]).replace("-", "")
-        ids.append(visit_id)
-        candidate.append(index)
-        channel = str(row[5] or instrument.channel or "")
-        channels.append(channel)
-        totals.append(np.nan if scored.total.score is None else scored.total.score)
-        knocked.append(scored.knocked_out)
-        for theme, node in scored.themes.items():
-            if node.score is not None:
-                theme_values.setdefault(theme, []).append((position, node.score))
-        for item_key, value in scored.items.items():
-            if value is not None:
-                item_values.setdefault(f"{instrument.key}:{item_key}", []).append((position, value))
-        hashed.append((visit_id, str(row[2]), version_sha))
-    n = len(ids)
+        work.append((version_id, text, subdivisions[index]))
+        kept.append((index, str(row[1]).replace("-", ""), str(row[2]), version_id, row[5] or ""))
+    future: Future[list[VisitScore]] | None = None
+    scores: list[VisitScore] | None = None
+    if len(work) >= PARALLEL_VISITS:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(_score_visits, contents, work)
+        pool.shutdown(wait=False)
+    else:
+        scores = _score_visits(contents, work)
+    return _PendingVisits(
+        kept, version_sha, channels, {str(k): int(v) for k, v in states}, future, scores
+    )
+
+
+def _finish_visits(
+    pending: _PendingVisits,
+) -> tuple[VisitTable, list[tuple[str, str, str]], dict[str, int]]:
+    scores = pending.future.result() if pending.future is not None else pending.scores
+    assert scores is not None
+    n = len(pending.rows)
+    theme_values: dict[str, list[tuple[int, float]]] = {}
+    item_values: dict[str, list[tuple[int, float]]] = {}
+    for position, (_total, _knocked, themes, items) in enumerate(scores):
+        for theme, value in themes.items():
+            theme_values.setdefault(theme, []).append((position, value))
+        for key, value in items.items():
+            item_values.setdefault(key, []).append((position, value))
 
     def column(pairs: list[tuple[int, float]]) -> np.ndarray:
         out = np.full(n, np.nan)
@@ -321,16 +378,20 @@ def _read_visits(
             out[list(where)] = values
         return out
 
+    channel = [str(row[4] or pending.channels.get(row[3]) or "") for row in pending.rows]
     table = VisitTable(
-        ids=ids,
-        candidate=np.asarray(candidate, dtype=np.int32),
-        channel=np.asarray(channels, dtype=object),
-        score=np.asarray(totals, dtype=float),
-        knocked_out=np.asarray(knocked, dtype=bool),
+        ids=[row[1] for row in pending.rows],
+        candidate=np.asarray([row[0] for row in pending.rows], dtype=np.int32),
+        channel=np.asarray(channel, dtype=object),
+        score=np.asarray(
+            [np.nan if total is None else total for total, _k, _t, _i in scores], dtype=float
+        ),
+        knocked_out=np.asarray([knocked for _t, knocked, _th, _i in scores], dtype=bool),
         themes={theme: column(pairs) for theme, pairs in sorted(theme_values.items())},
         items={key: column(pairs) for key, pairs in sorted(item_values.items())},
     )
-    return table, hashed, {str(state): int(count) for state, count in states}
+    hashed = [(row[1], row[2], pending.version_sha[row[3]]) for row in pending.rows]
+    return table, hashed, pending.states
 
 
 def gather_inputs(
@@ -367,6 +428,9 @@ def gather_inputs(
         )
     )
     total_responses = sum(totals.values())
+    pending = _start_visits(
+        session, campaign_id=campaign_id, candidate_index=candidate_index, subdivisions=subdivisions
+    )
     response_candidate, identity, item_scores = _read_responses(
         session,
         campaign_id=campaign_id,
@@ -379,9 +443,7 @@ def gather_inputs(
     )
     if progress is not None:
         progress(42, "scoring approved visits")
-    visits, visit_hashes, visit_states = _read_visits(
-        session, campaign_id=campaign_id, candidate_index=candidate_index, subdivisions=subdivisions
-    )
+    visits, visit_hashes, visit_states = _finish_visits(pending)
     instruments = sorted(
         (
             {"key": version.key, "version": version.version, "sha256": version.sha256}

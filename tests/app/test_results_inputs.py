@@ -119,3 +119,20 @@ def test_item_scores_follow_the_instrument(
     courtesy = [item.key for item in inputs.survey_items].index("courtesy")
     score = inputs.item_scores[0, courtesy]
     assert (np.isnan(score) and expected is None) or score == expected
+
+
+def test_visits_scored_in_a_worker_process_give_the_same_inputs(
+    open_campaign: Campaign, registry: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.results import inputs as inputs_module
+
+    add_visits(registry, campaign=open_campaign, rng=np.random.default_rng(9))
+    registry.commit()
+    inline = gather_inputs(registry, campaign=open_campaign)
+    monkeypatch.setattr(inputs_module, "PARALLEL_VISITS", 1)
+    worker = gather_inputs(registry, campaign=open_campaign)
+    assert worker.inputs_sha256 == inline.inputs_sha256
+    np.testing.assert_array_equal(worker.visits.score, inline.visits.score)
+    assert worker.visits.items.keys() == inline.visits.items.keys()
+    for key, values in inline.visits.items.items():
+        np.testing.assert_array_equal(worker.visits.items[key], values)

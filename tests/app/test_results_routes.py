@@ -110,7 +110,7 @@ def test_admin_button_runs_in_the_background_with_progress(
     token = login(client, make_user(registry, Role.admin))
     page = client.get(f"/campaigns/{collected.id}/runs")
     assert page.status_code == 200
-    assert "barometre score 2030 --preview" in page.text  # open: no button, a hint
+    assert "barometre&nbsp;score&nbsp;2030&nbsp;--preview" in page.text  # open: no button, a hint
     refused = client.post(f"/campaigns/{collected.id}/runs", data={"csrf_token": token})
     assert refused.status_code == 409
     transition(registry, campaign=collected, to_state="closed", actor=None)
