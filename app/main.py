@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visits_routes.router)
     app.include_router(visits_routes.api_router)
     app.include_router(reviews_routes.router)
+    app.include_router(reviews_routes.api_router)
     app.include_router(results_routes.router)
     app.include_router(results_routes.api_router)
     return app

@@ -19,6 +19,16 @@ from app.core.i18n import _
 from app.core.templating import flash, render
 from app.missions.models import ReviewState
 from app.reviews import repository, service
+from app.reviews.anomalies import Anomaly
+from app.reviews.schemas import (
+    BulkApproveOut,
+    BulkApproveRequest,
+    HintOut,
+    QueueOut,
+    QueueVisitOut,
+    ReviewEventOut,
+    ReviewRequest,
+)
 
 router = APIRouter()
 
@@ -218,3 +228,84 @@ def review_comment(
         )
     flash(request, _("Comment added."))
     return _back_to_visit(request, visit_id)
+
+
+# --- JSON API for a future reviewer app ---------------------------------------------------------
+
+api_router = APIRouter(prefix="/api/v1/review", tags=["review"])
+
+
+def _hints_out(hints: tuple[Anomaly, ...]) -> list[HintOut]:
+    return [
+        HintOut(code=hint.code, item=hint.item, message=service.describe_anomaly(hint))
+        for hint in hints
+    ]
+
+
+@api_router.get("/visits", name="api_review_queue")
+def api_review_queue(request: Request, session: SessionDep, reviewer: ReviewerUser) -> QueueOut:
+    """The queue with the page's filters (same parameters and defaults), oldest first."""
+    params = _queue_params(request.query_params)
+    filters = repository.QueueFilters(
+        campaign_id=int(params["campaign"]) if params["campaign"].isdigit() else None,
+        state=params["state"] if params["state"] in set(ReviewState) else None,
+        channel=params["channel"] if params["channel"] in set(Channel) else None,
+        authority=params["authority"] or None,
+        shopper_id=int(params["shopper"]) if params["shopper"].isdigit() else None,
+    )
+    queue = service.review_queue(
+        session,
+        filters=filters,
+        anomalies_only=params["anomalies"] == "1",
+        page=int(params["page"]) if params["page"].isdigit() else 1,
+    )
+    return QueueOut(
+        total=queue.total,
+        page=queue.page,
+        pages=queue.pages,
+        visits=[
+            QueueVisitOut(
+                id=row.visit.id,
+                mission_id=row.mission.id or 0,
+                campaign_id=row.campaign.id or 0,
+                authority_code=row.authority.code,
+                authority_name=row.authority.name,
+                channel=row.mission.channel,
+                shopper_id=row.visit.shopper_id,
+                review_state=row.visit.review_state,
+                revision=row.visit.revision,
+                visited_at=row.visit.visited_at,
+                submitted_at=row.visit.submitted_at,
+                hints=_hints_out(queue.hints.get(row.visit.id, ())),
+            )
+            for row in queue.rows
+        ],
+    )
+
+
+@api_router.post("/visits/{visit_id}/transition", name="api_review_transition")
+def api_review_transition(
+    session: SessionDep, reviewer: ReviewerUser, visit_id: uuid.UUID, body: ReviewRequest
+) -> ReviewEventOut:
+    """One decision on a visit; outside the state machine or on a stale view: 409."""
+    event = service.transition(
+        session,
+        visit_id=visit_id,
+        to_state=body.to_state,
+        actor=reviewer,
+        comment=body.comment,
+        expected_state=body.expected_state,
+        expected_revision=body.expected_revision,
+    )
+    return ReviewEventOut.model_validate(event)
+
+
+@api_router.post("/approve", name="api_review_bulk_approve")
+def api_review_bulk_approve(
+    session: SessionDep, reviewer: ReviewerUser, body: BulkApproveRequest
+) -> BulkApproveOut:
+    """Approve received visits together: all of them, or none (409 naming the first refused)."""
+    approved = service.bulk_approve(
+        session, visit_ids=body.visit_ids, actor=reviewer, comment=body.comment
+    )
+    return BulkApproveOut(approved=approved)

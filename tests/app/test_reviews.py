@@ -611,3 +611,80 @@ def test_the_visit_page_links_the_proofs(
     served = client.get(f"/evidence/{proof.id}")
     assert served.status_code == 200
     assert served.content == b"\x89PNG\r\n\x1a\nfake"
+
+
+# --- the JSON API --------------------------------------------------------------------------------
+
+
+def test_review_api(
+    registry: Session, open_campaign: Campaign, people: dict[str, User], client: TestClient
+) -> None:
+    counter = make_visit(registry, open_campaign, people["shopper"], channel="guichet")
+    call = make_visit(
+        registry, open_campaign, people["shopper"], visited_at=VISITED + timedelta(days=1)
+    )
+    done = make_visit(
+        registry,
+        open_campaign,
+        people["shopper"],
+        state="approved",
+        visited_at=VISITED + timedelta(days=2),
+    )
+    assert client.get("/api/v1/review/visits").status_code == 401
+    token = _reviewer_client(client, people["reviewer"])
+    headers = {"X-CSRF-Token": token}
+
+    queue = client.get("/api/v1/review/visits").json()
+    assert queue["total"] == 2  # received by default, as on the page
+    assert [v["id"] for v in queue["visits"]] == [str(counter.id), str(call.id)]
+    hints = queue["visits"][0]["hints"]
+    assert [h["code"] for h in hints] == ["missing_proof"]
+    assert hints[0]["message"]
+    flagged = client.get("/api/v1/review/visits", params={"state": "any", "anomalies": "1"})
+    assert [v["id"] for v in flagged.json()["visits"]] == [str(counter.id)]
+
+    refused = client.post(
+        f"/api/v1/review/visits/{done.id}/transition",
+        json={"to_state": "rejected", "comment": "Non."},
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert "cannot be moved to rejected" in refused.text
+    invalid = client.post(
+        f"/api/v1/review/visits/{call.id}/transition",
+        json={"to_state": "lost"},
+        headers=headers,
+    )
+    assert invalid.status_code == 422
+    decided = client.post(
+        f"/api/v1/review/visits/{call.id}/transition",
+        json={"to_state": "has_issues", "comment": "Précisez.", "expected_state": "received"},
+        headers=headers,
+    )
+    assert decided.status_code == 200
+    assert decided.json()["to_state"] == "has_issues"
+
+    all_or_nothing = client.post(
+        "/api/v1/review/approve",
+        json={"visit_ids": [str(counter.id), str(call.id)]},
+        headers=headers,
+    )
+    assert all_or_nothing.status_code == 409
+    assert str(call.id)[:8] in all_or_nothing.text
+    assert _fresh(registry, counter)[0].review_state == "received"
+    approved = client.post(
+        "/api/v1/review/approve", json={"visit_ids": [str(counter.id)]}, headers=headers
+    )
+    assert approved.json() == {"approved": 1}
+
+    client.cookies.clear()
+    shopper_token = login(client, people["shopper"])
+    assert client.get("/api/v1/review/visits").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/review/approve",
+            json={"visit_ids": [str(call.id)]},
+            headers={"X-CSRF-Token": shopper_token},
+        ).status_code
+        == 403
+    )
