@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
@@ -83,20 +84,27 @@ def overall_score(session: Session, run_id: int, code: str) -> ScoreRow | None:
     ).first()
 
 
-def item_means(session: Session, run_id: int, codes: Iterable[str]) -> dict[str, float]:
-    """Mean item score over the given authorities (a category), item key → mean."""
-    code_list = list(codes)
-    if not code_list:
-        return {}
-    rows = session.exec(
-        select(ScoreRow.key, func.avg(ScoreRow.estimate))
-        .where(
-            ScoreRow.run_id == run_id,
-            col(ScoreRow.authority_code).in_(code_list),
-            ScoreRow.level == ScoreLevel.item,
-            col(ScoreRow.estimate).is_not(None),
-        )
-        .group_by(ScoreRow.key)
+# CROSS JOIN makes SQLite drive the join from the category's rank rows (a few hundred) and
+# seek each candidate's item rows through uq_score_row; left to itself, without statistics it
+# scans every item row of the run (≈ 400 ms at national scale instead of ≈ 15 ms).
+# PostgreSQL plans the same statement from its statistics.
+_ITEM_MEANS_SQL = sa.text(
+    """
+    SELECT s.key, AVG(s.estimate)
+    FROM rank_rows r CROSS JOIN score_rows s
+    WHERE r.run_id = :run_id AND r.category = :category
+      AND s.run_id = r.run_id AND s.authority_code = r.authority_code
+      AND s.level = :level AND s.estimate IS NOT NULL
+    GROUP BY s.key
+    """
+)
+
+
+def item_means(session: Session, run_id: int, category: str) -> dict[str, float]:
+    """Mean item score over a category's candidates, item key → mean."""
+    rows = session.execute(
+        _ITEM_MEANS_SQL,
+        {"run_id": run_id, "category": category, "level": ScoreLevel.item.value},
     ).all()
     return {key: float(mean) for key, mean in rows if mean is not None}
 

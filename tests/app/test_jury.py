@@ -453,13 +453,17 @@ def test_demo_deliberation_signs_every_category_and_publishes(
 ) -> None:
     from app.jury.demo import build_jury_demo
 
-    build_jury_demo(registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030)
+    build_jury_demo(
+        registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030
+    )
     assert open_campaign.state == "open"  # nothing to deliberate on without a scored run
     scored(registry, open_campaign)
     admin = make_user(registry, Role.admin, email="admin@demo-jury.example.org")
     make_user(registry, Role.jury, email="jury@demo-jury.example.org")
     assert admin
-    build_jury_demo(registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030)
+    build_jury_demo(
+        registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030
+    )
     registry.commit()
     registry.expire_all()
     decisions = {d.category: d for d in registry.exec(select(AwardDecision)).all()}
