@@ -93,12 +93,21 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(
-        self, method: str, path: str, body: bytes = b"", content_type: str = ""
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        content_type: str = "",
+        cookies: dict[str, str] | None = None,
     ) -> tuple[int, dict[bytes, bytes], bytes]:
+        """One request; Set-Cookie headers come back joined by newlines (and are applied to
+        ``cookies`` when given, as a browser's cookie jar)."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        if cookies:
+            head += "Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()) + "\r\n"
         if body or method == "POST":
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)
@@ -109,7 +118,11 @@ class Connection:
         for line in lines[1:]:
             if line:
                 name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
+                key = name.strip().lower()
+                if key == b"set-cookie" and key in headers:
+                    headers[key] += b"\n" + value.strip()
+                else:
+                    headers[key] = value.strip()
         if b"content-length" in headers:
             payload = await self.reader.readexactly(int(headers[b"content-length"]))
         elif headers.get(b"transfer-encoding") == b"chunked":
@@ -124,6 +137,14 @@ class Connection:
             raise HttpError("response without a length")
         if headers.get(b"connection") == b"close":
             self.close()
+        if cookies is not None and b"set-cookie" in headers:
+            for set_cookie in headers[b"set-cookie"].decode("latin-1").split("\n"):
+                pair = set_cookie.split(";", 1)[0]
+                cookie_name, _sep, cookie_value = pair.partition("=")
+                if "max-age=0" in set_cookie.lower() or not cookie_value:
+                    cookies.pop(cookie_name.strip(), None)
+                else:
+                    cookies[cookie_name.strip()] = cookie_value.strip()
         return status, headers, payload
 
     def close(self) -> None:
@@ -257,12 +278,17 @@ def api_one(codes: list[str], accepted_ids: list[str]) -> Any:
 
 
 def form_one(codes: list[str]) -> Any:
-    """The no-JavaScript browser: GET the first page, POST every page, follow each 303."""
+    """The no-JavaScript browser: GET the first page, POST every page, follow each 303.
+
+    Each response is a new citizen: a fresh cookie jar, kept through the questionnaire as a
+    browser keeps it (the session cookie the first page sets is sent back).
+    """
 
     async def one(conn: Connection, i: int) -> str | None:
         channel = CHANNELS[i % 2]  # guichet, telephone: with and without the skip-logic page
         start = f"/s/{YEAR}/{codes[i % len(codes)]}?canal={channel}&src=qr"
-        status, _h, page = await conn.request("GET", start)
+        jar: dict[str, str] = {}
+        status, _h, page = await conn.request("GET", start, cookies=jar)
         if status != 200:
             return f"start {status}"
         html = page.decode()
@@ -279,14 +305,18 @@ def form_one(codes: list[str]) -> Any:
             if 'name="reached"' in html:
                 data["reached"] = "yes"
             status, headers, _b = await conn.request(
-                "POST", action, urlencode(data).encode(), "application/x-www-form-urlencoded"
+                "POST",
+                action,
+                urlencode(data).encode(),
+                "application/x-www-form-urlencoded",
+                cookies=jar,
             )
             if status != 303:
                 return f"page {number}: {status}"
             location = headers[b"location"].decode()
             if location.endswith("/merci"):
                 return None
-            status, _h, page = await conn.request("GET", location)
+            status, _h, page = await conn.request("GET", location, cookies=jar)
             if status != 200:
                 return f"GET {location}: {status}"
             html = page.decode()

@@ -145,7 +145,8 @@ def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, 
             candidates.c.authority_code,
             candidates.c.status,
             campaigns.c.state,
-            campaigns.c.config,
+            # Read in the database (JSON_EXTRACT / ->): no JSON decoding per row here.
+            campaigns.c.config["invitations_only"].as_boolean().label("invitations_only"),
         )
         .join(campaigns, campaigns.c.id == candidates.c.campaign_id)
         .where(
@@ -157,7 +158,7 @@ def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, 
         (row.campaign_id, row.authority_code): (
             row.status,
             row.state,
-            bool((row.config or {}).get("invitations_only")),
+            bool(row.invitations_only),
         )
         for row in rows
     }

@@ -172,6 +172,12 @@ def _merge(draft_answers: dict[str, Any], page: surveys.FormPage, posted: dict[s
     return merged
 
 
+def _path(request: Request, name: str, **params: Any) -> str:
+    """``request.url_for(name, **params).path`` for this module's public routes, found among
+    this router's few routes instead of the whole application's (a hot path of the form)."""
+    return request.scope.get("root_path", "") + str(router.url_path_for(name, **params))
+
+
 def _page_context(
     request: Request,
     target: service.SurveyTarget,
@@ -216,8 +222,8 @@ def _page_context(
         "labels": labels,
         "canal": canal,
         "source": source,
-        "action": request.url_for("survey_page_submit", draft_id=draft_id, **path_params).path,
-        "live_action": request.url_for("survey_live", draft_id=draft_id, **path_params).path,
+        "action": _path(request, "survey_page_submit", draft_id=draft_id, **path_params),
+        "live_action": _path(request, "survey_live", draft_id=draft_id, **path_params),
     }
 
 
@@ -297,7 +303,7 @@ async def survey_page(
     state = await run_in_threadpool(_read_form_state, request.app.state.engine, draft_id, target)
     if state.answered:
         return RedirectResponse(
-            request.url_for("survey_thanks", year=year, code=target.authority.code).path,
+            _path(request, "survey_thanks", year=year, code=target.authority.code),
             status_code=303,
         )
     draft = state.draft
@@ -350,7 +356,7 @@ async def _page_submit_public(
     form: FormData,
 ) -> Response:
     year, code = target.campaign.year, target.authority.code
-    thanks = request.url_for("survey_thanks", year=year, code=code).path
+    thanks = _path(request, "survey_thanks", year=year, code=code)
     if state.answered:
         return RedirectResponse(thanks, status_code=303)  # a double click or a replayed POST
     if form.get("website"):
@@ -376,7 +382,7 @@ async def _page_submit_public(
             source=source,
         )
     )
-    base_url = request.url_for("survey_page", year=year, code=code, draft_id=draft_id).path
+    base_url = _path(request, "survey_page", year=year, code=code, draft_id=draft_id)
     if form.get("action") == "back":
         await writer.submit(save)
         return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
