@@ -210,7 +210,9 @@ def _read_responses(
         )
     if progress is not None:
         progress(5, "reading responses")
-    result = session.connection().exec_driver_sql(sql, params)
+    # On PostgreSQL a server-side cursor: a million rows are streamed, not buffered whole.
+    options = {"stream_results": True, "max_row_buffer": CHUNK_ROWS} if postgres else {}
+    result = session.connection().exec_driver_sql(sql, params, execution_options=options)
     tokens: dict[str, float] = {}
     candidates: list[np.ndarray] = []
     keys_hex: list[str] = []
