@@ -49,10 +49,19 @@ def get_visit(session: Session, visit_id: uuid.UUID) -> Visit | None:
 
 
 def visit_of_mission(session: Session, mission_id: int) -> Visit | None:
+    """The mission's current report: the latest one not rejected (a rejected one is redone)."""
     return session.exec(
         select(Visit)
-        .where(col(Visit.mission_id) == mission_id)
-        .order_by(col(Visit.submitted_at), col(Visit.id))
+        .where(col(Visit.mission_id) == mission_id, col(Visit.review_state) != ReviewState.rejected)
+        .order_by(col(Visit.submitted_at).desc(), col(Visit.id))
+    ).first()
+
+
+def last_rejected_visit(session: Session, mission_id: int) -> Visit | None:
+    return session.exec(
+        select(Visit)
+        .where(col(Visit.mission_id) == mission_id, col(Visit.review_state) == ReviewState.rejected)
+        .order_by(col(Visit.submitted_at).desc(), col(Visit.id))
     ).first()
 
 
@@ -61,9 +70,9 @@ def review_states_of(session: Session, mission_ids: Iterable[int]) -> dict[int, 
     found: dict[int, str] = {}
     for start in range(0, len(wanted), 900):
         rows = session.exec(
-            select(Visit.mission_id, Visit.review_state).where(
-                col(Visit.mission_id).in_(wanted[start : start + 900])
-            )
+            select(Visit.mission_id, Visit.review_state)
+            .where(col(Visit.mission_id).in_(wanted[start : start + 900]))
+            .order_by(col(Visit.submitted_at))
         ).all()
         for mission_id, state in rows:
             found[mission_id] = state

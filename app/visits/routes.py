@@ -134,6 +134,8 @@ def _page(
 ) -> Response:
     mission = target.mission
     visit = repository.visit_of_mission(session, mission.id or 0)
+    # After a rejection the mission is reported anew; the rejected report's thread says why.
+    shown = visit or repository.last_rejected_visit(session, mission.id or 0)
     correcting = visit is not None and visit.review_state == ReviewState.has_issues
     can_report = (visit is None and mission.state == MissionState.assigned) or correcting
     if form is None:
@@ -161,7 +163,8 @@ def _page(
         "evidence": evidence,
         "evidence_id": str(uuid.uuid4()),
         "revisions": repository.revisions_of(session, visit.id) if visit else [],
-        "thread": repository.review_thread(session, visit.id) if visit else [],
+        "thread": repository.review_thread(session, shown.id) if shown else [],
+        "redo": visit is None and shown is not None,
         "holidays": [day.isoformat() for day in target.public_holidays()],
         "comment_item": service.comment_item(target.instrument),
         "target_failing": {

@@ -264,6 +264,7 @@ def _review(session: Session, visit_id: uuid.UUID, reviewer: User, comment: str)
     """The review side's own state machine sends the report back (has_issues)."""
     from app.reviews.service import transition
 
+    session.expire_all()
     transition(
         session,
         visit_id=visit_id,
@@ -422,3 +423,37 @@ def test_openapi_documents_the_csrf_header_and_the_service_worker_is_served(
     assert worker.headers["content-type"].startswith("text/javascript")
     assert worker.headers["service-worker-allowed"] == "/me/"
     assert "caches.open" in worker.text
+
+
+def test_a_rejected_report_is_redone_under_a_new_id(
+    registry: Session, mission: Mission, shopper_client: tuple[TestClient, str]
+) -> None:
+    from app.reviews.service import transition
+
+    client, token = shopper_client
+    first = body(mission)
+    assert post_visit(client, token, first).status_code == 201
+    reviewer = make_user(registry, Role.reviewer)
+    registry.expire_all()  # the report changed the mission behind this session's back
+    transition(
+        registry,
+        visit_id=uuid.UUID(str(first["id"])),
+        to_state=ReviewState.rejected,
+        actor=reviewer,
+        comment="Appel passé hors de la période.",
+    )
+    registry.commit()
+    assert registry.get(Mission, mission.id).state == MissionState.assigned  # type: ignore[union-attr]
+
+    page = client.get(f"/me/missions/{mission.id}/report")
+    assert "must be done again" in page.text and "Appel passé hors de la période." in page.text
+    assert 'id="grid-form"' in page.text
+
+    assert post_visit(client, token, first).status_code == 200  # the old replay is still harmless
+    redo = post_visit(client, token, body(mission))
+    assert redo.status_code == 201, redo.text
+    assert count_visits(registry, mission) == 2
+    registry.expire_all()
+    states = sorted(v.review_state for v in registry.exec(select(Visit)).all())
+    assert states == [ReviewState.received, ReviewState.rejected]
+    assert registry.get(Mission, mission.id).state == MissionState.submitted  # type: ignore[union-attr]
