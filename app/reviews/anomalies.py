@@ -16,7 +16,8 @@ implausible_duration   a stopwatch answer that is negative, zero, or longer than
                        ``MAX_PLAUSIBLE_SECONDS``; or stopwatch timestamps that end before they
                        start
 timing_mismatch        the stopwatch timestamps behind a duration item disagree with the
-                       answer by more than ``TIMING_TOLERANCE_SECONDS`` (and 10 %)
+                       answer by more than ``TIMING_TOLERANCE_SECONDS`` (and 10 %); or the
+                       taps of a ring counter are not the number answered
 missing_proof          no evidence at all for a counter visit (``PROOF_CHANNELS``: its grid
                        asks for proof of the visit), or an item that asks for a proof of its
                        own without one
@@ -32,8 +33,9 @@ server: a phone that was offline all day sends its queue in one go, which is inn
 three counter visits in different towns within ten minutes are not.
 
 Stopwatch timings: ``timings[item_key]`` may be ``{"started_at": ISO, "stopped_at": ISO}``
-(``start``/``end`` and ``served_at`` are read as well) or ``[start, end]``; other shapes (a ring
-counter's taps, for example) are ignored by the duration rules.
+(as the shopper's grid page records them; ``start``/``end`` and ``served_at`` are read as well)
+or ``[start, end]``. A ring counter records ``{"taps": [ISO, ...]}``; a count typed by hand has
+no taps and is not compared.
 """
 
 from __future__ import annotations
@@ -89,8 +91,9 @@ class VisitFacts:
     visited_at: datetime | None
     answers: Mapping[str, Any]
     timings: Mapping[str, Any]
-    # Keys of the grid's duration (stopwatch) and date items.
+    # Keys of the grid's duration (stopwatch), count (ring counter) and date items.
     duration_items: Collection[str] = ()
+    count_items: Collection[str] = ()
     date_items: Collection[str] = ()
     # Items whose definition asks for a proof of their own (none in the default grids).
     proof_items: Collection[str] = ()
@@ -220,6 +223,23 @@ def _duration_hints(facts: VisitFacts) -> list[Anomaly]:
     return hints
 
 
+def _counter_hints(facts: VisitFacts) -> list[Anomaly]:
+    hints: list[Anomaly] = []
+    for key in facts.count_items:
+        timing = facts.timings.get(key)
+        taps = timing.get("taps") if isinstance(timing, Mapping) else None
+        answered = _number(facts.answers.get(key))
+        if isinstance(taps, list) and taps and answered is not None and len(taps) != answered:
+            hints.append(
+                Anomaly(
+                    "timing_mismatch",
+                    key,
+                    {"answered": answered, "measured": len(taps), "unit": "taps"},
+                )
+            )
+    return hints
+
+
 def _proof_hints(facts: VisitFacts) -> list[Anomaly]:
     if facts.channel in PROOF_CHANNELS and facts.evidence_count == 0:
         return [Anomaly("missing_proof", None, {"channel": facts.channel})]
@@ -260,6 +280,7 @@ def visit_anomalies(facts: VisitFacts) -> tuple[Anomaly, ...]:
     hints = (
         _window_hints(facts)
         + _duration_hints(facts)
+        + _counter_hints(facts)
         + _proof_hints(facts)
         + _late_hints(facts)
         + _burst_hints(facts)

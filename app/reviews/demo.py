@@ -241,9 +241,10 @@ def _answer_item(
             for key, value in answers.items()
             if value == "no" or (value == 0 and not isinstance(value, bool))
         ]
-        if negatives and rng.random() < 0.7:
+        # Always a remark: the shopper's page requires one when an item fails.
+        if negatives:
             return "Réponses négatives constatées (voir la grille) : " + ", ".join(negatives[:3])
-        return "RAS" if rng.random() < 0.5 else None
+        return "RAS"
     return None
 
 
@@ -269,6 +270,12 @@ def _content_sha256(answers: Mapping[str, Any], timings: Mapping[str, Any]) -> s
         {"answers": answers, "timings": timings}, sort_keys=True, ensure_ascii=False
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _stopwatch(start: datetime, seconds: float) -> dict[str, Any]:
+    """A stopwatch timing as the shopper's grid page records it."""
+    stop = start + timedelta(seconds=seconds)
+    return {"started_at": start.isoformat(), "stopped_at": stop.isoformat(), "seconds": seconds}
 
 
 def _at(day: date, hour: float) -> datetime:
@@ -303,12 +310,16 @@ def _draft(
     answers = demo_answers(instrument, rng=rng, quality=quality, day=day)
     visited_at = _at(day, rng.uniform(9, 16.5))
     timings: dict[str, Any] = {}
+    # As the shopper's grid page records them: stopwatch start/stop, one tap per ring.
     for item in instrument.items:
         if item.type == "duration" and isinstance(answers.get(item.key), int | float):
-            stopped = visited_at + timedelta(seconds=answers[item.key])
+            timings[item.key] = _stopwatch(visited_at, answers[item.key])
+        elif item.type == "count" and isinstance(answers.get(item.key), int):
             timings[item.key] = {
-                "started_at": visited_at.isoformat(),
-                "stopped_at": stopped.isoformat(),
+                "taps": [
+                    (visited_at + timedelta(seconds=5 * ring)).isoformat()
+                    for ring in range(answers[item.key])
+                ]
             }
     observed = [
         date.fromisoformat(value)
@@ -603,11 +614,20 @@ def _shift_back(draft: _Draft, by: timedelta) -> None:
     for key, value in list(draft.answers.items()):
         if (key in DATE_ITEMS_OF_VISIT or key.endswith("_on")) and isinstance(value, str):
             draft.answers[key] = (date.fromisoformat(value) - by).isoformat()
+    _restart_timings(draft)
+
+
+def _restart_timings(draft: _Draft) -> None:
+    """The stopwatches and counters start again at the visit's (new) time."""
     for key, timing in list(draft.timings.items()):
-        if isinstance(timing, dict) and "started_at" in timing and "stopped_at" in timing:
+        if "seconds" in timing:
+            draft.timings[key] = _stopwatch(draft.visited_at, timing["seconds"])
+        elif "taps" in timing:
             draft.timings[key] = {
-                name: (datetime.fromisoformat(moment) - by).isoformat()
-                for name, moment in timing.items()
+                "taps": [
+                    (draft.visited_at + timedelta(seconds=5 * ring)).isoformat()
+                    for ring in range(len(timing["taps"]))
+                ]
             }
 
 
@@ -625,19 +645,13 @@ def _plant_anomalies(
         slow = counters[0]
         planted.add(slow.visit_id)
         slow.answers["wait"] = 12600
-        slow.timings["wait"] = {
-            "started_at": slow.visited_at.isoformat(),
-            "stopped_at": (slow.visited_at + timedelta(seconds=12600)).isoformat(),
-        }
+        slow.timings["wait"] = _stopwatch(slow.visited_at, 12600)
     if len(counters) > 1:
         # The stopwatch says 15 minutes, the answer says 5.
         mismatch = counters[1]
         planted.add(mismatch.visit_id)
         mismatch.answers["wait"] = 300
-        mismatch.timings["wait"] = {
-            "started_at": mismatch.visited_at.isoformat(),
-            "stopped_at": (mismatch.visited_at + timedelta(seconds=900)).isoformat(),
-        }
+        mismatch.timings["wait"] = _stopwatch(mismatch.visited_at, 900)
     others = [d for d in received if d not in counters[:2]]
     # The most room before the visit first: shifting it back keeps everything in the past.
     others.sort(key=lambda d: d.mission.window_start - d.visited_at.date())
@@ -665,12 +679,7 @@ def _plant_anomalies(
             planted.add(draft.visit_id)
             draft.visited_at = base + timedelta(minutes=3 * offset)
             draft.submitted_at = draft.visited_at + timedelta(minutes=rng.uniform(5, 20))
-            for item in list(draft.timings):
-                seconds = draft.answers.get(item, 0)
-                draft.timings[item] = {
-                    "started_at": draft.visited_at.isoformat(),
-                    "stopped_at": (draft.visited_at + timedelta(seconds=seconds)).isoformat(),
-                }
+            _restart_timings(draft)
             for key in ("visit_date", "call_date", "audit_date"):
                 if key in draft.answers:
                     draft.answers[key] = draft.visited_at.astimezone(PARIS).date().isoformat()
@@ -704,10 +713,7 @@ def _add_correction(
     if "wait" in corrected:
         corrected["wait"] = max(60, int(draft.answers["wait"]) - 240)
         corrected["remarks"] = "Chronomètre corrigé : lancé avant d'entrer dans la file."
-        timings["wait"] = {
-            "started_at": draft.visited_at.isoformat(),
-            "stopped_at": (draft.visited_at + timedelta(seconds=corrected["wait"])).isoformat(),
-        }
+        timings["wait"] = _stopwatch(draft.visited_at, corrected["wait"])
         request, reply = (
             _CORRECTION_REQUEST,
             "J'ai corrigé le temps d'attente ; le ticket n'a pas été conservé.",

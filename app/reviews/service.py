@@ -394,6 +394,12 @@ def describe_anomaly(anomaly: Anomaly) -> str:
             "item": anomaly.item,
             "seconds": f"{values['seconds']:g}",
         }
+    if anomaly.code == "timing_mismatch" and values.get("unit") == "taps":
+        return _("%(item)s: %(answered)s answered, but the counter recorded %(measured)s taps.") % {
+            "item": anomaly.item,
+            "answered": f"{values['answered']:g}",
+            "measured": values["measured"],
+        }
     if anomaly.code == "timing_mismatch":
         return _(
             "%(item)s: %(answered)s s answered, but the stopwatch measured %(measured)s s."
@@ -414,10 +420,11 @@ def describe_anomaly(anomaly: Anomaly) -> str:
     return anomaly.code
 
 
-def _grid_keys(instrument: surveys.Instrument) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    durations = tuple(item.key for item in instrument.items if item.type == "duration")
-    dates = tuple(item.key for item in instrument.items if item.type == "date")
-    return durations, dates
+def _grid_keys(instrument: surveys.Instrument) -> dict[str, tuple[str, ...]]:
+    return {
+        kind: tuple(item.key for item in instrument.items if item.type == kind)
+        for kind in ("duration", "count", "date")
+    }
 
 
 def hints_for_visits(
@@ -438,7 +445,7 @@ def hints_for_visits(
     )
     found: dict[uuid.UUID, tuple[Anomaly, ...]] = {}
     for visit, mission in rows:
-        durations, dates = grid_keys.get(visit.instrument_version_id, ((), ()))
+        keys = grid_keys.get(visit.instrument_version_id, {})
         proofs = evidence.get(visit.id, [])
         others = [
             moment
@@ -453,8 +460,9 @@ def hints_for_visits(
             visited_at=visit.visited_at,
             answers=visit.answers or {},
             timings=visit.timings or {},
-            duration_items=durations,
-            date_items=dates,
+            duration_items=keys.get("duration", ()),
+            count_items=keys.get("count", ()),
+            date_items=keys.get("date", ()),
             evidence_count=len(proofs),
             evidence_items=[key for key in proofs if key],
             other_visits_of_shopper=others,

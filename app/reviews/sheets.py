@@ -114,6 +114,9 @@ def format_timing(value: Any) -> str:
     """A stopwatch as "14:05:10 → 14:17:40 (12 min 30 s)" in Paris time; anything else raw."""
     span = stopwatch_span(value)
     if span is None:
+        taps = value.get("taps") if isinstance(value, Mapping) else None
+        if isinstance(taps, list):
+            return _("%(count)d taps on the counter") % {"count": len(taps)}
         return _raw(value)
     start, stop = (moment.astimezone(PARIS) for moment in span)
     seconds = (stop - start).total_seconds()

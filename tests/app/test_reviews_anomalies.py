@@ -188,3 +188,25 @@ def test_hints_come_in_a_stable_order() -> None:
         "late_submission",
     ]
     assert set(codes(facts)) <= set(ANOMALY_CODES)
+
+
+def test_ring_counter_taps_that_disagree_with_the_count() -> None:
+    call = replace(
+        CLEAN,
+        channel="telephone",
+        answers={"call_date": "2030-03-12", "rings": 4},
+        duration_items=(),
+        count_items=("rings",),
+        timings={"rings": {"taps": ["2030-03-12T09:30:00Z"] * 4}},
+        evidence_count=0,
+    )
+    assert codes(call) == []
+    tapped_twice = replace(call, timings={"rings": {"taps": ["2030-03-12T09:30:00Z"] * 2}})
+    (hint,) = visit_anomalies(tapped_twice)
+    assert (hint.code, hint.item, hint.values) == (
+        "timing_mismatch",
+        "rings",
+        {"answered": 4, "measured": 2, "unit": "taps"},
+    )
+    # A count typed by hand (no taps) is not compared.
+    assert codes(replace(call, timings={})) == []

@@ -69,3 +69,4 @@ def test_a_diff_shows_stopwatch_times() -> None:
     assert change.before == "12/03/2030 09:00:00 → 09:20:00 (20 min 00 s)"
     assert change.after == "12/03/2030 09:05:00 → 09:20:00 (15 min 00 s)"
     assert format_timing({"taps": 4}) == '{"taps": 4}'
+    assert format_timing({"taps": ["2030-03-12T08:05:00Z"] * 3}) == "3 taps on the counter"
