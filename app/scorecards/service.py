@@ -39,7 +39,7 @@ from scoring import Estimates, funnel_limits, yoy_difference
 MIN_RESPONDENTS_FOR_COMMENTS = 5
 MAX_COMMENTS = 30
 # Comments are read from the latest responses only: an authority can have thousands.
-COMMENT_SCAN_LIMIT = 400
+COMMENT_SCAN_LIMIT = 200
 STRENGTHS_SHOWN = 3
 # A public or open-data row with one of these flags has too few respondents to be shown.
 SUPPRESSED_FLAGS = frozenset({"fewer_than_5", "few_respondents", "suppressed"})
@@ -207,6 +207,20 @@ def _category_lines(session: Session, run: ScoringRun, category: str) -> list[Ca
         while len(_LINES_CACHE) > _LINES_CACHE_SIZE:
             _LINES_CACHE.popitem(last=False)
     return lines
+
+
+_MEANS_CACHE: OrderedDict[tuple[str, ...], dict[str, float]] = OrderedDict()
+
+
+def _item_means(session: Session, run: ScoringRun, category: str) -> dict[str, float]:
+    key = (*run_cache_key(session, run), category)
+    means = _MEANS_CACHE.get(key)
+    if means is None:
+        means = repository.item_means(session, run.id or 0, category)
+        _MEANS_CACHE[key] = means
+        while len(_MEANS_CACHE) > _LINES_CACHE_SIZE:
+            _MEANS_CACHE.popitem(last=False)
+    return means
 
 
 def category_view(
@@ -572,7 +586,7 @@ def get_scorecard(session: Session, *, campaign: Campaign, code: str, user: User
     for row in rows:
         by_level.setdefault(row.level, []).append(row)
     overall = next(iter(by_level.get(ScoreLevel.overall, [])), None)
-    peers = repository.rank_rows(session, run.id or 0, category) if category else []
+    peers = [line.rank for line in _category_lines(session, run, category)] if category else []
     stats = category_stats(
         [peer.estimate for peer in peers if peer.eligible and peer.estimate is not None]
     )
@@ -581,7 +595,7 @@ def get_scorecard(session: Session, *, campaign: Campaign, code: str, user: User
     irritants: list[ItemGap] = []
     item_rows = [row for row in by_level.get(ScoreLevel.item, []) if row.estimate is not None]
     if item_rows and peers:
-        means = repository.item_means(session, run.id or 0, category)
+        means = _item_means(session, run, category)
         labels_of_items = item_labels(instruments)
         gaps = sorted(
             (
