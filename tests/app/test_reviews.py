@@ -688,3 +688,33 @@ def test_review_api(
         ).status_code
         == 403
     )
+
+
+def test_a_rejected_mission_can_be_reported_again(
+    registry: Session, open_campaign: Campaign, people: dict[str, User]
+) -> None:
+    """Rejection sends the mission back to 'assigned': the shopper's side takes a new report."""
+    from app.visits.service import submit_visit
+
+    shopper = people["shopper"]
+    visit = make_visit(registry, open_campaign, shopper)
+    service.transition(
+        registry,
+        visit_id=visit.id,
+        to_state="rejected",
+        actor=people["reviewer"],
+        comment="Appel passé hors des horaires du scénario.",
+    )
+    registry.commit()
+    assert _fresh(registry, visit)[1].state == MissionState.assigned
+    _accepted, created = submit_visit(
+        registry,
+        shopper=shopper,
+        mission_id=visit.mission_id,
+        submission_id=uuid.uuid4(),
+        answers=dict(visit.answers),
+        timings={},
+        visited_at=VISITED + timedelta(days=2),
+        evidence=[],
+    )
+    assert created
