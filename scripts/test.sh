@@ -11,7 +11,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
 # WeasyPrint (PDF posters) loads Pango and HarfBuzz's subsetter at run time; DejaVu is the poster font.
-for package in libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
+# poppler-utils: the scorecard PDF test turns page 1 into a PNG with pdftoppm.
+for package in libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils; do
   [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == *" ok installed" ]] || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi

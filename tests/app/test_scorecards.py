@@ -165,10 +165,10 @@ def test_scorecard_csv_lists_every_score_row(
     assert len(rows) == 9 and all(r["authority_code"] == "69123" for r in rows)
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
 def test_scorecard_pdf_first_page_is_not_blank(
     client: TestClient, registry: Session, published: Campaign, tmp_path: Path
 ) -> None:
+    assert shutil.which("pdftoppm"), "poppler-utils is missing: scripts/test.sh installs it"
     login_en(client, make_user(registry, Role.authority, authority_code="69123"))
     response = client.get(f"/campaigns/{published.id}/scorecards/69123.pdf")
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
