@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +33,7 @@ from app.core.db import SessionDep
 from app.core.errors import Forbidden
 from app.core.i18n import _, get_locale
 from app.core.security import keyed_hash
-from app.core.templating import render
+from app.core.templating import render, templates
 
 api_router = APIRouter(prefix="/api/v1", tags=["collection"])
 
@@ -178,6 +179,50 @@ def _path(request: Request, name: str, **params: Any) -> str:
     return request.scope.get("root_path", "") + str(router.url_path_for(name, **params))
 
 
+# The HTML of a question nobody has answered yet, with no error and no live refresh, depends
+# only on the published version (immutable), the item and the language: rendered once.
+_PRISTINE_ITEMS: dict[tuple[int, str, str, str], Markup] = {}
+_MAX_PRISTINE_ITEMS = 5000
+
+
+def _items_html(
+    target: service.SurveyTarget,
+    page: surveys.FormPage,
+    *,
+    answers: dict[str, Any],
+    errors: dict[str, str],
+    controlling: set[str],
+    live_action: str,
+) -> list[Markup]:
+    """Each item of the page rendered by ``collection/_item.html`` (pristine ones cached)."""
+    locale = get_locale()
+    template = templates.env.get_template("collection/_item.html")
+    rendered = []
+    for item in page.items:
+        pristine = (
+            item.key not in answers and item.key not in errors and item.key not in controlling
+        )
+        key = (target.version.id or 0, target.version.sha256, locale, item.key)
+        html = _PRISTINE_ITEMS.get(key) if pristine else None
+        if html is None:
+            html = Markup(
+                template.render(
+                    item=item,
+                    errors=errors,
+                    answers=answers,
+                    controlling=controlling,
+                    live_action=live_action,
+                    locale=locale,
+                )
+            )
+            if pristine:
+                if len(_PRISTINE_ITEMS) >= _MAX_PRISTINE_ITEMS:
+                    _PRISTINE_ITEMS.clear()
+                _PRISTINE_ITEMS[key] = html
+        rendered.append(html)
+    return rendered
+
+
 def _page_context(
     request: Request,
     target: service.SurveyTarget,
@@ -208,10 +253,19 @@ def _page_context(
         for key in surveys.parse_expression(item.relevant).keys
         if key in section_keys
     }
+    live_action = _path(request, "survey_live", draft_id=draft_id, **path_params)
     return {
         "instrument": target.instrument,
         "authority": target.authority,
         "page": page,
+        "items_html": _items_html(
+            target,
+            page,
+            answers=answers,
+            errors=errors,
+            controlling=controlling,
+            live_action=live_action,
+        ),
         "controlling": controlling,
         "shown": ",".join(item.key for item in page.items),
         "page_number": page_number,
@@ -223,7 +277,7 @@ def _page_context(
         "canal": canal,
         "source": source,
         "action": _path(request, "survey_page_submit", draft_id=draft_id, **path_params),
-        "live_action": _path(request, "survey_live", draft_id=draft_id, **path_params),
+        "live_action": live_action,
     }
 
 
