@@ -26,11 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
+import os
+import pickle
 import re
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,7 +141,10 @@ def _decode_chunk(texts: list[str], n_items: int, tokens: dict[str, float]) -> n
             text = text.replace(token, repr(code))
     text = text.replace("[", " ").replace("]", " ").replace("null", "nan")
     text = text.replace("true", "nan").replace("false", "nan")
-    values = np.array(text.split(","), dtype=float) if text.strip() else np.empty(0)
+    # numpy's C text parser: ten million numbers in well under a second.
+    values = np.fromstring(text, dtype=float, sep=",") if text.strip() else np.empty(0)
+    if values.size != len(texts) * n_items:
+        raise ValueError("answers could not be flattened (unexpected value in a scored item)")
     return values.reshape(-1, n_items)
 
 
@@ -251,7 +258,9 @@ def _count(session: Session, sql_sqlite: str, sql_pg: str, campaign_id: int) -> 
 
 
 # Above this many approved visits, they are scored in a worker process while the
-# responses are read (both take seconds at national scale; two cores overlap them).
+# responses are read (both take seconds at national scale; two cores overlap them). The
+# worker is a plain ``python -c`` child fed through a pipe: no fork of a threaded server,
+# and no re-import of the caller's main module as multiprocessing's spawn would do.
 PARALLEL_VISITS = 5_000
 
 VisitScore = tuple[float | None, bool, dict[str, float], dict[str, float]]
@@ -290,13 +299,57 @@ def _score_visits(
     return out
 
 
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_worker(
+    contents: dict[int, dict[str, Any]], work: list[tuple[int, str, str | None]]
+) -> subprocess.Popen[bytes]:
+    """A fresh interpreter scoring the visits (``python -c``: no main module re-imported)."""
+    path = [str(_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(part for part in path if part)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from app.results.inputs import worker_main; worker_main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    payload = pickle.dumps((contents, work), protocol=pickle.HIGHEST_PROTOCOL)
+    stdin = process.stdin
+    assert stdin is not None
+
+    def feed() -> None:  # the child reads once its imports are done: do not wait for it
+        with stdin:
+            stdin.write(payload)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return process
+
+
+def _worker_result(process: subprocess.Popen[bytes]) -> list[VisitScore]:
+    assert process.stdout is not None
+    with process.stdout:
+        payload = process.stdout.read()
+    if process.wait() != 0 or not payload:
+        raise RuntimeError("the visit-scoring worker failed")
+    result: list[VisitScore] = pickle.loads(payload)
+    return result
+
+
+def worker_main() -> None:
+    """Entry point of the worker: pickled (contents, rows) in, pickled scores out."""
+    contents, work = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(pickle.dumps(_score_visits(contents, work)))
+    sys.stdout.buffer.flush()
+
+
 @dataclass
 class _PendingVisits:
     rows: list[tuple[int, str, str, int, str]]  # candidate index, id, sha, version id, channel
     version_sha: dict[int, str]
     channels: dict[int, str | None]
     states: dict[str, int]
-    future: Future[list[VisitScore]] | None
+    worker: subprocess.Popen[bytes] | None
     scores: list[VisitScore] | None
 
 
@@ -346,23 +399,20 @@ def _start_visits(
         text = row[4] if isinstance(row[4], str) else json.dumps(row[4])
         work.append((version_id, text, subdivisions[index]))
         kept.append((index, str(row[1]).replace("-", ""), str(row[2]), version_id, row[5] or ""))
-    future: Future[list[VisitScore]] | None = None
+    worker: subprocess.Popen[bytes] | None = None
     scores: list[VisitScore] | None = None
     if len(work) >= PARALLEL_VISITS:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(_score_visits, contents, work)
-        pool.shutdown(wait=False)
+        worker = _start_worker(contents, work)
     else:
         scores = _score_visits(contents, work)
-    return _PendingVisits(
-        kept, version_sha, channels, {str(k): int(v) for k, v in states}, future, scores
-    )
+    counts = {str(state): int(count) for state, count in states}
+    return _PendingVisits(kept, version_sha, channels, counts, worker, scores)
 
 
 def _finish_visits(
     pending: _PendingVisits,
 ) -> tuple[VisitTable, list[tuple[str, str, str]], dict[str, int]]:
-    scores = pending.future.result() if pending.future is not None else pending.scores
+    scores = _worker_result(pending.worker) if pending.worker is not None else pending.scores
     assert scores is not None
     n = len(pending.rows)
     theme_values: dict[str, list[tuple[int, float]]] = {}
