@@ -326,8 +326,8 @@ def distribution_plot(
     axis_label: str = "",
 ) -> str:
     """One box (quartiles, median, whiskers to min and max) per group, on a 0–100 axis."""
-    label_width = 230
-    width, row_height, top = 720, 40, 16
+    label_width = 280
+    width, row_height, top = 760, 40, 16
     left, right = label_width + 10, width - 20
     bottom = top + row_height * max(len(rows), 1)
     height = bottom + 44
@@ -347,7 +347,7 @@ def distribution_plot(
         )
     for index, row in enumerate(rows):
         y = top + row_height * index + row_height / 2
-        label = row.label if len(row.label) <= 32 else row.label[:31] + "…"
+        label = row.label if len(row.label) <= 36 else row.label[:35] + "…"
         parts.append(f'<g class="mark" data-key={_attr(row.key)}>')
         parts.append(
             f"<title>{escape(row.label)}: median {_fmt(row.median)}, quartiles "

@@ -81,6 +81,13 @@ def test_jury_category_and_scorecard_pages(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # The public results, when the demo's jury has published 2025.
+    response = page.goto(f"{live_server}/results/2025")
+    assert response is not None
+    if response.status == 200:
+        assert page.locator("svg[role=img]").count() == 1
+        check_page(page, axe_source, f"results-public-{size}")
+        assert_no_horizontal_scroll(page)
     page.goto(live_server + "/login")
     page.get_by_label("Adresse électronique").fill(JURY[0])
     page.get_by_label("Mot de passe").fill(JURY[1])
