@@ -472,3 +472,66 @@ def test_demo_deliberation_signs_every_category_and_publishes(
     assert registry.get(Campaign, open_campaign.id).state == "published"  # type: ignore[union-attr]
     assert len(registry.exec(select(JuryVote)).all()) == 5  # the conflicted juror abstains
     assert len(registry.exec(select(JuryConflict)).all()) == 1
+
+
+def test_candidate_page_lists_approved_visits_with_their_evidence(
+    client: TestClient, registry: Session, jury: Jury
+) -> None:
+    from datetime import date
+
+    from app.missions.models import Mission, Visit, VisitEvidence
+
+    pins = campaigns_repository.pinned_instruments(registry, jury.campaign.id or 0)
+    grid = next(version for _pin, version in pins if version.channel == "guichet")
+    shopper = make_user(registry, Role.shopper)
+    visits = {}
+    for sequence, state in ((1, "approved"), (2, "rejected")):
+        mission = Mission(
+            campaign_id=jury.campaign.id or 0,
+            authority_code="69123",
+            channel="guichet",
+            sequence=sequence,
+            window_start=date(2030, 3, 1),
+            window_end=date(2030, 3, 31),
+            state="submitted",
+        )
+        registry.add(mission)
+        registry.flush()
+        visit = Visit(
+            id=uuid.uuid4(),
+            mission_id=mission.id or 0,
+            instrument_version_id=grid.id or 0,
+            answers={},
+            content_sha256="0" * 64,
+            review_state=state,
+        )
+        registry.add(visit)
+        registry.flush()
+        registry.add(
+            VisitEvidence(
+                id=uuid.uuid4(),
+                mission_id=mission.id or 0,
+                visit_id=visit.id,
+                uploaded_by=shopper.id or 0,
+                media_type="image/jpeg",
+                size_bytes=10,
+                sha256="1" * 64,
+                storage_path=f"x/{sequence}.jpg",
+                original_name=f"{state}-counter.jpg",
+            )
+        )
+        visits[state] = visit
+    registry.commit()
+    path = f"/campaigns/{jury.campaign.id}/jury/{BIG}/candidates/69123"
+    login_en(client, jury.admin)
+    page = client.get(path).text
+    assert "approved-counter.jpg" in page and "rejected-counter.jpg" not in page
+    evidence = registry.exec(
+        select(VisitEvidence).where(VisitEvidence.visit_id == visits["approved"].id)
+    ).one()
+    assert f'href="/evidence/{evidence.id}"' in page  # the visits domain serves it to admins
+    client.cookies.clear()
+    login_en(client, jury.juror)
+    page = client.get(path).text
+    # Listed for the jury, but not linked while the download route refuses the jury role.
+    assert "approved-counter.jpg" in page and "/evidence/" not in page
