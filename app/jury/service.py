@@ -60,6 +60,20 @@ def _require_category(session: Session, campaign: Campaign, category: str) -> No
         raise NotFound(_("No category %(key)s in this campaign.") % {"key": category})
 
 
+def _deliberation_run(session: Session, campaign: Campaign) -> ScoringRun:
+    """The current run, provided every decision already signed was signed on it: the jury
+    works on one frozen run from the first signature to the last."""
+    run = require_run(session, campaign)
+    if any(d.run_id != run.id for d in repository.decisions(session, campaign.id or 0)):
+        raise Conflict(
+            _(
+                "Decisions were signed on an earlier scoring run than the current one: "
+                "the deliberation cannot mix runs."
+            )
+        )
+    return run
+
+
 def _eligible_candidate(session: Session, run: ScoringRun, category: str, code: str) -> RankRow:
     rank = results_repository.rank_row(session, run.id or 0, code)
     if rank is None or rank.category != category:
@@ -155,7 +169,7 @@ def cast_vote(
         raise Forbidden(_("Only jury members vote."))
     _require_category(session, campaign, category)
     _require_deliberation(campaign)
-    run = require_run(session, campaign)
+    run = _deliberation_run(session, campaign)
     _require_unsigned(session, campaign, category)
     code = code.strip().upper()
     if repository.has_conflict(session, campaign.id or 0, juror.id or 0, code):
@@ -197,7 +211,7 @@ def add_comment(
 ) -> JuryComment:
     _require_category(session, campaign, category)
     _require_deliberation(campaign)
-    run = require_run(session, campaign)
+    run = _deliberation_run(session, campaign)
     _require_unsigned(session, campaign, category)
     body = body.strip()
     if not body:
@@ -255,7 +269,7 @@ def sign_decision(
     ):
         raise Forbidden(_("Only the president of the jury signs the decisions."))
     _require_deliberation(campaign)
-    run = require_run(session, campaign)
+    run = _deliberation_run(session, campaign)
     _require_unsigned(session, campaign, category)
     laureate = laureate.strip().upper()
     if repository.has_conflict(session, campaign.id or 0, president.id or 0, laureate):

@@ -535,3 +535,17 @@ def test_candidate_page_lists_approved_visits_with_their_evidence(
     page = client.get(path).text
     # Listed for the jury, but not linked while the download route refuses the jury role.
     assert "approved-counter.jpg" in page and "/evidence/" not in page
+
+
+def test_deliberation_does_not_mix_runs(client: TestClient, registry: Session, jury: Jury) -> None:
+    base = f"/campaigns/{jury.campaign.id}/jury"
+    token = login_en(client, jury.president)
+    assert _post(client, token, f"{base}/{SMALL}/sign", laureate="01001").status_code == 303
+    # A later run supersedes the one the first decision was signed on.
+    newer = make_run(registry, jury.campaign)
+    jury.run.superseded_by = newer.id
+    registry.add(jury.run)
+    registry.commit()
+    response = _post(client, token, f"{base}/{BIG}/sign", laureate="69123", justification="Tie")
+    assert response.status_code == 409
+    assert _post(client, token, f"{base}/{BIG}/vote", code="69123").status_code == 409
