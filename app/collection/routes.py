@@ -7,10 +7,11 @@ import io
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -45,7 +46,13 @@ def client_bucket(settings: Settings, request: Request, prefix: str) -> str:
     """
     day = datetime.now(UTC).date().isoformat()
     address = request.client.host if request.client else "unknown"
-    return prefix + keyed_hash(settings.secret_key + day, address)
+    return prefix + _bucket_hash(settings.secret_key, day, address)
+
+
+@lru_cache(maxsize=4096)
+def _bucket_hash(secret_key: str, day: str, address: str) -> str:
+    """The keyed hash of an address for a day (the day is part of the key: it rotates)."""
+    return keyed_hash(secret_key + day, address)
 
 
 def enforce_public_limit(session: SessionDep, settings: Settings, request: Request) -> str:
@@ -105,7 +112,7 @@ def api_campaign_survey(
         429: {"description": "Too many submissions from this client; see Retry-After."},
     },
 )
-async def api_submit_response(request: Request, body: ResponseSubmission) -> JSONResponse:
+async def api_submit_response(request: Request, body: ResponseSubmission) -> Response:
     """Submit one completed questionnaire. The client's UUID makes a retry safe.
 
     Acknowledged only once the response is committed (group commit: ``app.collection.ingest``).
@@ -115,7 +122,11 @@ async def api_submit_response(request: Request, body: ResponseSubmission) -> JSO
     response_id, created = await ingest.accept_submission(
         request.app.state.engine, settings, bucket, body
     )
-    return JSONResponse({"id": str(response_id)}, status_code=201 if created else 200)
+    return Response(
+        b'{"id":"' + str(response_id).encode() + b'"}',
+        status_code=201 if created else 200,
+        media_type="application/json",
+    )
 
 
 # --- the public questionnaire (works without JavaScript; htmx refreshes skip logic live) ----
