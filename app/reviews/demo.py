@@ -560,6 +560,7 @@ def build_current_visits(
             for m in missions
             if m.shopper_id == shopper.id and m.window_start <= done_by and m.channel in grids
         ]
+        rng.shuffle(theirs)  # authorities all over the country, not the first codes
         # One of each channel first, then more counter visits and calls.
         by_channel: dict[str, list[Mission]] = {}
         for mission in theirs:
