@@ -326,7 +326,6 @@ def _read_form_state(
 @router.get("/s/{year}/{code}", name="survey_start")
 async def survey_start(
     request: Request,
-    settings: SettingsDep,
     year: int,
     code: str,
     canal: Annotated[str, Query(max_length=20)] = "",
@@ -337,6 +336,7 @@ async def survey_start(
     Nothing is read or written here but the (cached) target: the draft is created by the
     first page's POST.
     """
+    settings = settings_of(request)  # (not a dependency: one less to solve per page)
     target = await _target_of(request, settings, year, code)
     service.require_public_link_allowed(target)
     channel = _channel(canal)
@@ -358,12 +358,12 @@ async def survey_start(
 @router.get("/s/{year}/{code}/r/{draft_id}", name="survey_page")
 async def survey_page(
     request: Request,
-    settings: SettingsDep,
     year: int,
     code: str,
     draft_id: uuid.UUID,
     page: Annotated[int, Query(ge=1, le=100)] = 1,
 ) -> Response:
+    settings = settings_of(request)  # (not a dependency: one less to solve per page)
     target = await _target_of(request, settings, year, code)
     state = await run_in_threadpool(_read_form_state, request.app.state.engine, draft_id, target)
     if state.answered:
@@ -390,7 +390,6 @@ async def survey_page(
 @router.post("/s/{year}/{code}/r/{draft_id}", name="survey_page_submit")
 async def survey_page_submit(
     request: Request,
-    settings: SettingsDep,
     year: int,
     code: str,
     draft_id: uuid.UUID,
@@ -401,6 +400,7 @@ async def survey_page_submit(
     Database work never runs on the event loop (reads in a worker thread, writes in the
     writer's); a questionnaire opened by an invitation keeps its one-transaction path.
     """
+    settings = settings_of(request)  # (not a dependency: one less to solve per page)
     form = await request.form()
     engine = request.app.state.engine
     target = await _target_of(request, settings, year, code)
