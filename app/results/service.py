@@ -210,31 +210,59 @@ def _survey_estimates(inputs: ScoringInputs, level: float) -> dict[str, Estimate
     return estimate_means(columns, ys, Design(), by="authority", level=level, df="domain")
 
 
-def _fill_unreplicated(estimates: Estimates, categories: np.ndarray, level: float) -> Estimates:
-    """Give single-visit means that found no pooled variance a conservative one.
+MIN_POOLED_DF = 5
 
-    ``channel_scores`` borrows the pooled within-authority variance of the category and
-    channel; with the default tests (one letter, one website audit, one social message) no
-    candidate has two visits there, so there is nothing to pool. The variance of the
-    single-visit scores across the category's candidates (between + within) bounds the
-    within-authority variance from above: it is used with its df (m − 1), and the row is
-    flagged ``borrowed_variance`` like any single visit.
+
+def _fill_unreplicated(estimates: Estimates, categories: np.ndarray, level: float) -> Estimates:
+    """Variance of single-visit means when the category's pool is too thin.
+
+    ``channel_scores`` gives a single visit the pooled within-authority variance of its
+    category and channel, with that pool's df. When fewer than ``MIN_POOLED_DF`` df back it
+    (one replicated authority gives df = 1, hence t ≈ 12.7 and a useless interval), the
+    same channel's pool over all categories is used if it has more df: the within-authority
+    spread of a channel's visits does not depend on the town's size. With no replicated
+    authority at all (the default tests have one letter, one website audit and one social
+    message), the variance of the single-visit scores across the category's candidates
+    (between + within, so an upper bound of the within variance) is used with m − 1 df.
+    Such rows stay flagged ``borrowed_variance``.
     """
     se = np.array(estimates.se, dtype=float)
     df = np.array(estimates.df, dtype=float)
-    missing = np.isnan(se) & (estimates.n == 1)
-    if not missing.any():
+    single = estimates.n == 1
+    if not single.any():
         return estimates
+    n = np.asarray(estimates.n, dtype=float)
     candidate = np.asarray(estimates.domains.get_level_values(0), dtype=np.int64)
     label = np.asarray(estimates.domains.get_level_values(1), dtype=object)
-    group = np.array([f"{c}\x1f{lab}" for c, lab in zip(categories[candidate], label, strict=True)])
-    for key in np.unique(group[missing]):
-        members = (group == key) & (estimates.n == 1) & ~np.isnan(estimates.estimate)
-        values = estimates.estimate[members]
-        if len(values) >= 2:
-            where = missing & (group == key)
-            se[where] = float(np.std(values, ddof=1))
-            df[where] = float(len(values) - 1)
+    category = categories[candidate]
+    own = (n >= 2) & ~np.isnan(estimates.se)
+    # Within-authority sums of squares of the replicated rows: (k − 1)·s² = (k − 1)·k·se².
+    sum_sq = np.where(own, (n - 1) * n * np.nan_to_num(estimates.se) ** 2, 0.0)
+    pools: dict[tuple[Any, ...], tuple[float, float]] = {}
+    for i in np.flatnonzero(own):
+        for key in ((category[i], label[i]), (None, label[i])):
+            ss, dof = pools.get(key, (0.0, 0.0))
+            pools[key] = (ss + sum_sq[i], dof + n[i] - 1)
+    between: dict[tuple[Any, Any], tuple[float, float]] = {}
+    for i in np.flatnonzero(single):
+        _local_ss, local_df = pools.get((category[i], label[i]), (0.0, 0.0))
+        if local_df >= MIN_POOLED_DF:
+            continue  # channel_scores' own choice stands
+        national_ss, national_df = pools.get((None, label[i]), (0.0, 0.0))
+        if national_df > local_df:
+            se[i], df[i] = math.sqrt(national_ss / national_df), national_df
+        elif local_df <= 0:
+            key = (category[i], label[i])
+            if key not in between:
+                members = (category == category[i]) & (label == label[i]) & single
+                values = estimates.estimate[members]
+                values = values[~np.isnan(values)]
+                between[key] = (
+                    (float(np.std(values, ddof=1)), float(len(values) - 1))
+                    if len(values) >= 2
+                    else (math.nan, math.nan)
+                )
+            se[i], df[i] = between[key]
     quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
     return Estimates(
         domains=estimates.domains,
@@ -246,7 +274,9 @@ def _fill_unreplicated(estimates: Estimates, categories: np.ndarray, level: floa
         n=estimates.n,
         n_eff=estimates.n_eff,
         level=level,
-        method=estimates.method + "; unreplicated: variance across the category's candidates",
+        method=estimates.method
+        + f"; single visits: category pool if ≥ {MIN_POOLED_DF} df, else the channel's "
+        "national pool, else the variance across the category's candidates",
     )
 
 
