@@ -361,6 +361,16 @@ def writer_for(engine: Engine) -> IngestWriter:
     return writer
 
 
+def public_writer(engine: Engine, settings: Settings) -> IngestWriter:
+    """The writer for citizens' submissions; it also prunes rate-limit counters once they
+    are expired for every window in use (the public one and the login one)."""
+    writer = writer_for(engine)
+    writer.counter_retention_seconds = max(
+        settings.public_window_seconds, settings.login_window_seconds
+    )
+    return writer
+
+
 # --- the JSON API's submission, end to end ---------------------------------------------------
 
 
@@ -401,11 +411,7 @@ async def accept_submission(
         window_seconds=settings.public_window_seconds,
         limit=settings.public_submissions_per_window,
     )
-    writer = writer_for(engine)
-    writer.counter_retention_seconds = max(
-        settings.public_window_seconds, settings.login_window_seconds
-    )
-    outcome = await writer.submit(pending)
+    outcome = await public_writer(engine, settings).submit(pending)
     if outcome not in (Outcome.created, Outcome.replay):
         raise_for(
             outcome, target=target, year=body.campaign, code=body.authority, settings=settings

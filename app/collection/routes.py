@@ -436,7 +436,7 @@ async def _page_submit_public(
     pages = surveys.form_pages(target.instrument, answers)
     page_number = min(page_number, len(pages))
     current = pages[page_number - 1]
-    writer = ingest.writer_for(request.app.state.engine)
+    writer = ingest.public_writer(request.app.state.engine, settings)
     save = ingest.DraftSave(
         service.draft_values(
             draft_id=draft_id,
