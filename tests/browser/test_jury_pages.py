@@ -108,6 +108,13 @@ def test_jury_category_and_scorecard_pages(
     names = [name.strip() for name in page.locator("table.ranking tbody th a").all_inner_texts()]
     assert len(names) > 5 and names == sorted(names, key=str.lower)
 
+    # A candidate's file: follow the first link of the table (works without JavaScript).
+    page.locator("table.ranking tbody th a").first.click()
+    page.wait_for_load_state()
+    assert "/candidates/" in page.url and page.locator("h1").count() == 1
+    check_page(page, axe_source, f"jury-candidate-{size}")
+    assert_no_horizontal_scroll(page)
+
     page.goto(f"{live_server}/campaigns/{scored_2025}/scorecards/69123")
     assert page.locator("svg[role=img]").count() >= 1
     check_page(page, axe_source, f"scorecard-{size}")
