@@ -356,6 +356,7 @@ def jury_candidate(
             "card": card,
             "visits": visits,
             "evidence_links": evidence_links,
+            "remarks": views.visit_remarks(session, [visit for visit, _m, _e in visits]),
             "profile_svg": views.scorecard_profile_svg(card, plot_id="profile"),
             "conflicted": repository.has_conflict(session, campaign_id, user.id or 0, card.code),
         },

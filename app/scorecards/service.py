@@ -457,6 +457,29 @@ def anonymised_comments(
     return count, comments[:MAX_COMMENTS]
 
 
+def visit_remarks(session: Session, visits: Sequence[Any]) -> dict[object, list[str]]:
+    """A shopper's free-text remarks of each visit (contacts masked), visit id → texts."""
+    versions = {
+        version.id: _instrument(version.sha256, version.content)
+        for version in repository.instrument_versions(
+            session, {visit.instrument_version_id for visit in visits}
+        )
+    }
+    remarks: dict[object, list[str]] = {}
+    for visit in visits:
+        instrument = versions.get(visit.instrument_version_id)
+        if instrument is None:
+            continue
+        texts = [
+            surveys.redact_contacts(str(visit.answers[item.key]).strip())
+            for item in instrument.items
+            if item.type == "text" and str(visit.answers.get(item.key) or "").strip()
+        ]
+        if texts:
+            remarks[visit.id] = texts
+    return remarks
+
+
 # --- the authority scorecard ------------------------------------------------------------------
 
 

@@ -501,7 +501,7 @@ def test_candidate_page_lists_approved_visits_with_their_evidence(
             id=uuid.uuid4(),
             mission_id=mission.id or 0,
             instrument_version_id=grid.id or 0,
-            answers={},
+            answers={"remarks": f"{state}: agent polite, call back on 06 12 34 56 78"},
             content_sha256="0" * 64,
             review_state=state,
         )
@@ -526,6 +526,8 @@ def test_candidate_page_lists_approved_visits_with_their_evidence(
     login_en(client, jury.admin)
     page = client.get(path).text
     assert "approved-counter.jpg" in page and "rejected-counter.jpg" not in page
+    assert "approved: agent polite" in page and "rejected: agent" not in page
+    assert "06 12 34 56 78" not in page  # the shopper's remarks are shown with contacts masked
     evidence = registry.exec(
         select(VisitEvidence).where(VisitEvidence.visit_id == visits["approved"].id)
     ).one()
