@@ -2,9 +2,9 @@
 
 A survey target (open campaign + registered candidate + authority + pinned survey) is read on
 every citizen request; it changes only when an organiser acts. So each process keeps the open
-campaigns it has loaded (with their pinned survey) for ``TTL_SECONDS`` and each authority's
-candidacy for ``TARGET_TTL_SECONDS`` — but only while the campaign it was loaded with is still
-the cached one — as detached copies nobody writes through, and:
+campaigns it has loaded (with their pinned survey) for ``TTL_SECONDS`` and each authority with
+its registered candidacy for ``TARGET_TTL_SECONDS`` (a target is put together from both on
+each request), as detached copies nobody writes through, and:
 
 - forgets all of them as soon as a session of this process flushes or commits a change to a
   campaign, a candidate, a pin, an authority or an instrument version (ORM events below), or

@@ -64,21 +64,18 @@ def survey_target(
     """The target of a public link, from the process's short-lived cache when it has it.
 
     Two levels (``app.collection.cache``): the open campaign with its pinned survey (re-read
-    every ``TTL_SECONDS``), and each authority's candidacy in it (``TARGET_TTL_SECONDS``),
-    which is kept only as long as the campaign it was loaded with is the current one.
+    every ``TTL_SECONDS``), and each authority with its registered candidacy in that
+    campaign (``TARGET_TTL_SECONDS``).
     """
     opened = _open_campaign(session, organiser=organiser, year=year)
-    key = cache.key_for(
-        session.get_bind(), organiser=organiser, year=year, authority_code=authority_code
-    )
-    target = cache.get(key)
-    if not isinstance(target, SurveyTarget) or target.campaign is not opened.campaign:
+    bind = session.get_bind()
+    key = cache.key_for(bind, organiser=organiser, year=year, authority_code=authority_code)
+    found = cache.get(key)
+    if not (isinstance(found, _Candidacy) and found.campaign_id == opened.campaign.id):
         generation = cache.generation()
-        target = _load_target(session, opened, year=year, authority_code=authority_code)
-        cache.put(
-            key, target, loaded_in_generation=generation, ttl_seconds=cache.TARGET_TTL_SECONDS
-        )
-    return target
+        found = _load_candidacy(session, opened, year=year, authority_code=authority_code)
+        cache.put(key, found, loaded_in_generation=generation, ttl_seconds=cache.TARGET_TTL_SECONDS)
+    return _target_from(opened, found)
 
 
 def cached_survey_target(
@@ -86,22 +83,43 @@ def cached_survey_target(
 ) -> SurveyTarget | None:
     """The cached target if this process has a fresh one (no database access), else None."""
     opened = cache.get(cache.campaign_key(bind, organiser=organiser, year=year))
-    target = cache.get(
+    found = cache.get(
         cache.key_for(bind, organiser=organiser, year=year, authority_code=authority_code)
     )
     if (
         isinstance(opened, _OpenCampaign)
-        and isinstance(target, SurveyTarget)
-        and target.campaign is opened.campaign
+        and isinstance(found, _Candidacy)
+        and found.campaign_id == opened.campaign.id
     ):
-        return target
+        return _target_from(opened, found)
     return None
+
+
+@dataclass(frozen=True)
+class _Candidacy:
+    """An authority registered as a candidate of a campaign (what the second level keeps)."""
+
+    campaign_id: int | None
+    authority: Authority
+
+
+def _target_from(opened: _OpenCampaign, candidacy: _Candidacy) -> SurveyTarget:
+    if opened.version is None or opened.instrument is None:
+        raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
+    return SurveyTarget(
+        campaign=opened.campaign,
+        authority=candidacy.authority,
+        version=opened.version,
+        instrument=opened.instrument,
+        invitations_only=opened.invitations_only,
+    )
 
 
 @dataclass(frozen=True)
 class _OpenCampaign:
     campaign: Campaign
     version: InstrumentVersion | None
+    instrument: surveys.Instrument | None
     invitations_only: bool
 
 
@@ -117,33 +135,27 @@ def _open_campaign(session: Session, *, organiser: str, year: int) -> _OpenCampa
         raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="campaign")
     if campaign.state != CampaignState.open:
         raise campaign_closed(year)
+    version = repository.pinned_survey(session, campaign.id or 0)
     opened = _OpenCampaign(
         campaign=cache.detached_copy(campaign),
-        version=repository.pinned_survey(session, campaign.id or 0),
+        version=version,
+        instrument=load_published(version) if version is not None else None,
         invitations_only=parse_config(campaign.config).invitations_only,
     )
     cache.put(key, opened, loaded_in_generation=generation)
     return opened
 
 
-def _load_target(
+def _load_candidacy(
     session: Session, opened: _OpenCampaign, *, year: int, authority_code: str
-) -> SurveyTarget:
-    """Read an authority's candidacy (raises NotFound/Conflict as the link's answer)."""
+) -> _Candidacy:
+    """Read an authority's registered candidacy (raises NotFound as the link's answer)."""
     found = repository.candidate_authority(
         session, campaign_id=opened.campaign.id or 0, authority_code=authority_code.upper()
     )
     if found is None or found[1] != CandidateStatus.registered:
         raise not_a_candidate(authority_code, year)
-    if opened.version is None:
-        raise Conflict(_("This campaign has no questionnaire yet."), field="campaign")
-    return SurveyTarget(
-        campaign=opened.campaign,
-        authority=cache.detached_copy(found[0]),
-        version=opened.version,
-        instrument=load_published(opened.version),
-        invitations_only=opened.invitations_only,
-    )
+    return _Candidacy(campaign_id=opened.campaign.id, authority=cache.detached_copy(found[0]))
 
 
 def campaign_closed(year: int) -> Conflict:
