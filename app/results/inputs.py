@@ -518,7 +518,10 @@ def gather_inputs(
     digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
     # Canonical order: by response id (then content hash), read as big-endian integers.
     words = identity.view(">u8").reshape(-1, 6).astype(np.uint64)
-    order = np.lexsort(words.T[::-1]) if len(words) else np.empty(0, dtype=np.int64)
+    order = np.argsort(words[:, 0], kind="stable") if len(words) else np.empty(0, np.int64)
+    leading = words[order, 0]
+    if len(words) > 1 and np.any(leading[1:] == leading[:-1]):  # shared first 8 bytes: rare
+        order = np.lexsort(words.T[::-1])
     digest.update(b"\nresponses\n")
     digest.update(np.ascontiguousarray(identity[order]).tobytes())
     code_array = np.asarray(codes, dtype="S12")
