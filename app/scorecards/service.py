@@ -203,9 +203,10 @@ def _category_lines(session: Session, run: ScoringRun, category: str) -> list[Ca
             session.expunge(line.rank)
             if line.overall is not None:
                 session.expunge(line.overall)
-        _LINES_CACHE[key] = lines
-        while len(_LINES_CACHE) > _LINES_CACHE_SIZE:
-            _LINES_CACHE.popitem(last=False)
+        if run.status == RunStatus.complete:
+            _LINES_CACHE[key] = lines
+            while len(_LINES_CACHE) > _LINES_CACHE_SIZE:
+                _LINES_CACHE.popitem(last=False)
     return lines
 
 
