@@ -24,7 +24,7 @@ router = APIRouter()
 
 ROLE_HOME = {
     Role.admin: "/campaigns",
-    Role.reviewer: "/campaigns",
+    Role.reviewer: "/review",
     Role.jury: "/campaigns",
     Role.shopper: "/me/missions",
     Role.authority: "/",
