@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +52,40 @@ def response_exists(session: Session, response_id: uuid.UUID) -> bool:
     table = Response.__table__  # type: ignore[attr-defined]
     row = session.execute(sa.select(table.c.id).where(table.c.id == response_id)).first()
     return row is not None
+
+
+@dataclass(frozen=True)
+class DraftRow:
+    """A draft as the form's pages read it (plain columns, no ORM object)."""
+
+    id: uuid.UUID
+    campaign_id: int
+    authority_code: str
+    channel: str | None
+    source: str
+    answers: dict[str, Any]
+    started_at: datetime
+    invitation_id: int | None
+
+
+def read_draft(connection: sa.Connection, draft_id: uuid.UUID) -> DraftRow | None:
+    table = SurveyDraft.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in DraftRow.__dataclass_fields__]
+    row = connection.execute(sa.select(*columns).where(table.c.id == draft_id)).first()
+    return DraftRow(**row._mapping) if row is not None else None
+
+
+def answered_or_invited(connection: sa.Connection, draft_id: uuid.UUID) -> tuple[bool, bool]:
+    """Whether a response has this id, and whether an invitation opened it (one query)."""
+    responses = Response.__table__  # type: ignore[attr-defined]
+    invitations = Invitation.__table__  # type: ignore[attr-defined]
+    row = connection.execute(
+        sa.select(
+            sa.exists().where(responses.c.id == draft_id),
+            sa.exists().where(invitations.c.draft_id == draft_id),
+        )
+    ).one()
+    return bool(row[0]), bool(row[1])
 
 
 def get_draft(session: Session, draft_id: uuid.UUID) -> SurveyDraft | None:

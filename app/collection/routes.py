@@ -27,6 +27,7 @@ from app.campaigns.schemas import Channel
 from app.collection import ingest, service
 from app.collection import repository as collection_repository
 from app.collection.models import ResponseSource, SurveyDraft
+from app.collection.repository import DraftRow
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
 from app.core import ratelimit
 from app.core.config import Settings, SettingsDep, settings_of
@@ -160,7 +161,7 @@ def _posted_answers(form: FormData, page: surveys.FormPage) -> dict[str, Any]:
 
 
 def _answers_with_posted_page(
-    target: service.SurveyTarget, draft: SurveyDraft | None, form: FormData
+    target: service.SurveyTarget, draft: SurveyDraft | DraftRow | None, form: FormData
 ) -> tuple[dict[str, Any], int]:
     """The draft's answers with the posted page's answers in place of its stored ones.
 
@@ -319,8 +320,8 @@ async def _target_of(
 def _read_form_state(
     engine: Engine, draft_id: uuid.UUID, target: service.SurveyTarget
 ) -> service.FormState:
-    with Session(engine, expire_on_commit=False) as session:  # reads only
-        return service.read_form_state(session, draft_id=draft_id, target=target)
+    with engine.connect() as connection:  # reads only (plain columns: no ORM session)
+        return service.read_form_state(connection, draft_id=draft_id, target=target)
 
 
 @router.get("/s/{year}/{code}", name="survey_start")
@@ -372,7 +373,7 @@ async def survey_page(
             status_code=303,
         )
     draft = state.draft
-    if state.invitation is None:
+    if not state.invited:
         service.require_public_link_allowed(target)
     context = _page_context(
         request,
@@ -405,7 +406,7 @@ async def survey_page_submit(
     engine = request.app.state.engine
     target = await _target_of(request, settings, year, code)
     state = await run_in_threadpool(_read_form_state, engine, draft_id, target)
-    if state.invitation is not None:
+    if state.invited:
         return await run_in_threadpool(
             _page_submit_in_transaction, request, engine, settings, year, code, draft_id, form
         )

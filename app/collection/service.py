@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 import surveys
@@ -393,32 +394,33 @@ class FormState:
     """Where a questionnaire (a draft id in the form's URL) stands, read in one go."""
 
     answered: bool  # its response is stored: the form is over
-    draft: SurveyDraft | None  # its answers so far (detached)
-    invitation: Invitation | None  # the invitation it answers, if any (detached)
+    draft: repository.DraftRow | None  # its answers so far
+    invited: bool  # an invitation opened it
 
 
-def read_form_state(session: Session, *, draft_id: uuid.UUID, target: SurveyTarget) -> FormState:
+def read_form_state(
+    connection: sa.Connection, *, draft_id: uuid.UUID, target: SurveyTarget
+) -> FormState:
     """One read for a questionnaire under way: its draft, which names its invitation.
 
     A draft is deleted in the transaction that stores its response, so an existing draft
     means "not answered yet"; only without one are the response and an invitation that
-    opened this id (but saved nothing yet) looked up.
+    opened this id (but saved nothing yet) looked up (one more query).
     """
-    draft = load_draft(session, draft_id=draft_id, target=target)
+    draft = repository.read_draft(connection, draft_id)
     if draft is not None:
-        invitation = session.get(Invitation, draft.invitation_id) if draft.invitation_id else None
-        return FormState(answered=False, draft=draft, invitation=invitation)
-    if repository.response_exists(session, draft_id):
-        return FormState(answered=True, draft=None, invitation=None)
-    invitation = repository.get_invitation_by_draft(session, draft_id)
-    return FormState(answered=False, draft=None, invitation=invitation)
+        if draft.campaign_id != target.campaign.id or draft.authority_code != target.authority.code:
+            raise NotFound(_("This questionnaire link does not match its authority."))
+        return FormState(answered=False, draft=draft, invited=draft.invitation_id is not None)
+    answered, invited = repository.answered_or_invited(connection, draft_id)
+    return FormState(answered=answered, draft=None, invited=invited and not answered)
 
 
 def draft_values(
     *,
     draft_id: uuid.UUID,
     target: SurveyTarget,
-    draft: SurveyDraft | None,
+    draft: SurveyDraft | repository.DraftRow | None,
     answers: dict[str, Any],
     channel: str | None,
     source: ResponseSource,
