@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.routing import APIRoute
 
 from app.accounts.dependencies import AdminUser, RequireRole
 from app.accounts.models import Role, User
@@ -28,10 +27,9 @@ router = APIRouter()
 
 JuryUser = Annotated[User, Depends(RequireRole(Role.jury, Role.admin))]
 JurorOnly = Annotated[User, Depends(RequireRole(Role.jury))]
+
+
 # Names of the evidence download route, when the visits domain provides one.
-EVIDENCE_ROUTE_NAMES = ("visit_evidence_file", "evidence_download", "visit_evidence")
-
-
 def _category_url(request: Request, campaign_id: int, category: str, anchor: str = "") -> str:
     return request.url_for("jury_category", campaign_id=campaign_id, category=category).path + (
         anchor
@@ -298,38 +296,6 @@ def jury_sign(
     )
 
 
-def _routes(routes: list[Any]) -> list[Any]:
-    flat = []
-    for route in routes:
-        nested = getattr(route, "original_router", None)
-        flat.extend(_routes(nested.routes) if nested is not None else [route])
-    return flat
-
-
-def _roles_of(dependant: Any) -> frozenset[str] | None:
-    for sub in dependant.dependencies:
-        if isinstance(sub.call, RequireRole):
-            return frozenset(sub.call.roles)
-        found = _roles_of(sub)
-        if found is not None:
-            return found
-    return None
-
-
-def _evidence_link(request: Request, user: User) -> Any:
-    """``evidence id → URL`` when the visits domain serves evidence to this user's role, else
-    ``None`` (the file is then listed without a link rather than with one that refuses)."""
-    for route in _routes(request.app.routes):
-        if getattr(route, "name", None) not in EVIDENCE_ROUTE_NAMES:
-            continue
-        roles = _roles_of(route.dependant) if isinstance(route, APIRoute) else None
-        if roles is None or user.role not in roles:
-            return None
-        name = route.name
-        return lambda evidence_id: request.url_for(name, evidence_id=str(evidence_id)).path
-    return None
-
-
 @router.get("/campaigns/{campaign_id}/jury/{category}/candidates/{code}", name="jury_candidate")
 def jury_candidate(
     request: Request,
@@ -344,9 +310,11 @@ def jury_candidate(
     if card.category != category:
         raise NotFound(_("No candidate %(code)s in this category.") % {"code": code})
     visits = results_repository.approved_visits(session, campaign_id, card.code)
-    link = _evidence_link(request, user)
+    # The visits domain serves the jury the proofs of approved visits (the only ones listed).
     evidence_links = {
-        item.id: link(item.id) if link else None for _v, _m, items in visits for item in items
+        item.id: request.url_for("evidence_download", evidence_id=str(item.id)).path
+        for _v, _m, items in visits
+        for item in items
     }
     return render(
         request,

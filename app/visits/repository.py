@@ -126,6 +126,15 @@ def get_evidence(session: Session, evidence_id: uuid.UUID) -> VisitEvidence | No
     return session.exec(select(VisitEvidence).where(col(VisitEvidence.id) == evidence_id)).first()
 
 
+def evidence_of_approved_visit(session: Session, evidence: VisitEvidence) -> bool:
+    if evidence.visit_id is None:
+        return False
+    state = session.exec(
+        select(Visit.review_state).where(col(Visit.id) == evidence.visit_id)
+    ).first()
+    return state == ReviewState.approved
+
+
 def evidence_of_mission(session: Session, mission_id: int) -> list[VisitEvidence]:
     return list(
         session.exec(

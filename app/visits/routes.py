@@ -40,7 +40,9 @@ router = APIRouter()
 api_router = APIRouter(prefix="/api/v1", tags=["mystery shopping"])
 
 ShopperUser = Annotated[User, Depends(RequireRole(Role.shopper))]
-EvidenceReader = Annotated[User, Depends(RequireRole(Role.admin, Role.reviewer, Role.shopper))]
+EvidenceReader = Annotated[
+    User, Depends(RequireRole(Role.admin, Role.reviewer, Role.shopper, Role.jury))
+]
 
 PARIS = ZoneInfo("Europe/Paris")
 SERVICE_WORKER = Path(__file__).resolve().parents[2] / "static" / "sw.js"

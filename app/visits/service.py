@@ -484,9 +484,12 @@ def upload_evidence(
 def evidence_for_download(
     session: Session, *, evidence_dir: Path, user: User, evidence_id: uuid.UUID
 ) -> tuple[VisitEvidence, Path]:
-    """A proof for a reviewer, an admin or the shopper who sent it (others: 404)."""
+    """A proof for a reviewer, an admin, the shopper who sent it, or the jury once its visit
+    is approved (what the jury deliberates on); others: 404."""
     row = repository.get_evidence(session, evidence_id)
     if row is None or (user.role == Role.shopper and row.uploaded_by != user.id):
+        raise NotFound(_("No such evidence."))
+    if user.role == Role.jury and not repository.evidence_of_approved_visit(session, row):
         raise NotFound(_("No such evidence."))
     base = evidence_dir.resolve()
     path = (base / row.storage_path).resolve()

@@ -535,8 +535,18 @@ def test_candidate_page_lists_approved_visits_with_their_evidence(
     client.cookies.clear()
     login_en(client, jury.juror)
     page = client.get(path).text
-    # Listed for the jury, but not linked while the download route refuses the jury role.
-    assert "approved-counter.jpg" in page and "/evidence/" not in page
+    assert "approved-counter.jpg" in page and f'href="/evidence/{evidence.id}"' in page
+    # The jury downloads the proofs of approved visits, never those of other visits.
+    evidence_dir = client.app.state.settings.evidence_dir  # type: ignore[attr-defined]
+    for sequence in (1, 2):
+        stored = evidence_dir / f"x/{sequence}.jpg"
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(b"\xff\xd8\xff proof")
+    assert client.get(f"/evidence/{evidence.id}").content == b"\xff\xd8\xff proof"
+    rejected = registry.exec(
+        select(VisitEvidence).where(VisitEvidence.visit_id == visits["rejected"].id)
+    ).one()
+    assert client.get(f"/evidence/{rejected.id}").status_code == 404
 
 
 def test_deliberation_does_not_mix_runs(client: TestClient, registry: Session, jury: Jury) -> None:

@@ -194,7 +194,7 @@ def test_form_upload_without_js(
     assert 'id="error-file"' in bad.text and "This kind of file is not accepted" in bad.text
 
 
-def test_download_by_uploader_and_reviewer_only(
+def test_download_by_uploader_and_reviewers_only(
     registry: Session,
     open_campaign: Campaign,
     mission: Mission,
@@ -220,6 +220,11 @@ def test_download_by_uploader_and_reviewer_only(
 
     token = login(client, make_user(registry, Role.authority, authority_code="69123"))
     assert client.get(url).status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+
+    # The jury sees proofs only of approved visits: this one is not even cited by a visit.
+    token = login(client, make_user(registry, Role.jury))
+    assert client.get(url).status_code == 404
     client.post("/logout", data={"csrf_token": token})
 
     login(client, make_user(registry, Role.reviewer))
