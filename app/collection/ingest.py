@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from app.campaigns.models import Campaign, CampaignState, Candidate, CandidateStatus
-from app.collection import service
+from app.collection import cache, service
 from app.collection.models import Response, ResponseSource, SurveyDraft
 from app.collection.schemas import ResponseSubmission
 from app.collection.service import SurveyTarget
@@ -391,11 +391,9 @@ async def accept_submission(
         window_seconds=settings.public_window_seconds,
         message=limit_message(),
     )
-    target = service.cached_survey_target(
+    target = await survey_target(
         engine, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
     )
-    if target is None:  # read it off the event loop
-        target = await asyncio.to_thread(_load_target, engine, settings, body)
     service.refuse_without_invitation(target)
     values = service.prepare_response(
         target=target,
@@ -438,10 +436,64 @@ def raise_for(
     raise RuntimeError(f"unexpected outcome {outcome}")
 
 
-def _load_target(engine: Engine, settings: Settings, body: ResponseSubmission) -> SurveyTarget:
+# --- the survey target for async routes: from the cache, else read off the event loop -------
+
+_REFRESHING: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Any, asyncio.Future[None]]
+] = weakref.WeakKeyDictionary()
+
+
+async def survey_target(
+    engine: Engine, *, organiser: str, year: int, authority_code: str
+) -> SurveyTarget:
+    """``service.survey_target`` for async code: no database access on a cache hit, reads in
+    a worker thread otherwise.
+
+    When the campaign's entry expires, the requests that arrive together wait for one
+    re-read of it instead of each starting its own (which would queue dozens of reads behind
+    the thread pool every ``cache.TTL_SECONDS``).
+    """
+    target = service.cached_survey_target(
+        engine, organiser=organiser, year=year, authority_code=authority_code
+    )
+    if target is not None:
+        return target
+    await _refresh_campaign_once(engine, organiser=organiser, year=year)
+    target = service.cached_survey_target(
+        engine, organiser=organiser, year=year, authority_code=authority_code
+    )
+    if target is None:  # a candidacy to read, or an error to raise in this request's context
+        target = await asyncio.to_thread(_read_target, engine, organiser, year, authority_code)
+    return target
+
+
+async def _refresh_campaign_once(engine: Engine, *, organiser: str, year: int) -> None:
+    key = cache.campaign_key(engine, organiser=organiser, year=year)
+    if cache.get(key) is not None:
+        return
+    loop = asyncio.get_running_loop()
+    refreshing = _REFRESHING.setdefault(loop, {})
+    future = refreshing.get(key)
+    if future is None:
+        future = refreshing[key] = loop.create_future()
+        try:
+            await asyncio.to_thread(_read_open_campaign, engine, organiser, year)
+        finally:
+            del refreshing[key]
+            future.set_result(None)
+    else:
+        await asyncio.shield(future)
+
+
+def _read_open_campaign(engine: Engine, organiser: str, year: int) -> None:
+    with Session(engine, expire_on_commit=False) as session:  # reads only
+        service.refresh_open_campaign(session, organiser=organiser, year=year)
+
+
+def _read_target(engine: Engine, organiser: str, year: int, authority_code: str) -> SurveyTarget:
     with Session(engine, expire_on_commit=False) as session:  # reads only
         return service.survey_target(
-            session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
+            session, organiser=organiser, year=year, authority_code=authority_code
         )
 
 

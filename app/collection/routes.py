@@ -299,22 +299,13 @@ def _target(session: Session, settings: Settings, year: int, code: str) -> servi
     )
 
 
-def _read_target(engine: Engine, settings: Settings, year: int, code: str) -> service.SurveyTarget:
-    with Session(engine, expire_on_commit=False) as session:  # reads only
-        return _target(session, settings, year, code)
-
-
 async def _target_of(
     request: Request, settings: Settings, year: int, code: str
 ) -> service.SurveyTarget:
     """The link's target: from the process's cache, else read in a worker thread."""
-    engine = request.app.state.engine
-    target = service.cached_survey_target(
-        engine, organiser=settings.organiser, year=year, authority_code=code
+    return await ingest.survey_target(
+        request.app.state.engine, organiser=settings.organiser, year=year, authority_code=code
     )
-    if target is None:
-        target = await run_in_threadpool(_read_target, engine, settings, year, code)
-    return target
 
 
 def _read_form_state(

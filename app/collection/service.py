@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -94,6 +95,13 @@ def cached_survey_target(
     ):
         return _target_from(opened, found)
     return None
+
+
+def refresh_open_campaign(session: Session, *, organiser: str, year: int) -> None:
+    """Load the open campaign into the cache if it is there to load (errors are left to the
+    requests, which raise them in their own language)."""
+    with contextlib.suppress(DomainError):
+        _open_campaign(session, organiser=organiser, year=year)
 
 
 @dataclass(frozen=True)
