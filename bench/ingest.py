@@ -9,13 +9,17 @@ settings, and drives, against that same server:
 2. ``POST /api/v1/responses`` with valid, unique submissions spread over the 2026 candidates;
 3. the whole citizen path as a browser without JavaScript makes it: GET ``/s/2026/{code}``,
    then POST each page of the form (following each 303 with a GET of the next page) until the
-   303 to ``/merci``.
+   303 to ``/merci``; each completion is a new citizen with its own cookie jar (the session
+   cookie the first page sets is sent back, as a browser does).
 
 Each phase is bounded (a request budget and at most ``--seconds`` seconds). The load comes from
 127.0.0.1 only, so the server gets a generous public rate limit
 (``BAROMETRE_PUBLIC_SUBMISSIONS_PER_WINDOW``); the output says so. The client is a small
 asyncio HTTP/1.1 keep-alive client (httpx costs more CPU than the server under test); its CPU
-use per phase is printed, so one can see it is not the limit.
+use per phase is printed, so one can see it is not the limit. So is the server's CPU time per
+successful operation (all its processes, from /proc): the machine may be shared, and
+``ratio_to_health_by_server_cpu`` (health's CPU per request over the API's) says what the
+measured ratio would be with the cores to itself. The measured figures are the ones quoted.
 
 Run: ``uv run python bench/ingest.py`` (not part of the test suite). Options: ``--workers``,
 ``--seconds``, ``--only sqlite|postgresql``.

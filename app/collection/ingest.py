@@ -15,6 +15,15 @@ only then resolves each request's future. So:
   every request that arrived while the previous batch was being written: the busier the
   server, the bigger the batches, with no timer and no added latency when it is idle.
 
+The form's pages use the same writer: each page's draft is an upsert in the next batch
+(``DraftSave``), and the last page's response deletes its draft in its own transaction.
+
+Before inserting, a batch re-checks, in its transaction, what the requests took from the
+process's short-lived cache (``app.collection.cache``): the campaign still open and not
+invitations-only, the authority still a registered candidate; and the rate limit of each
+client bucket against the shared counters (the counts this process learns from each batch
+let a full bucket be refused without any read).
+
 There is one writer per event loop and engine (so per uvicorn worker; SQLite in WAL mode with
 a busy timeout lets the workers' writers take turns). It needs no start-up or shutdown: the
 first request that finds it idle starts its flush task, which ends when nothing is waiting;
