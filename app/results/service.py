@@ -127,6 +127,18 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def _on_scale(bound: Any) -> float | None:
+    """A confidence bound truncated to the 0–100 score scale.
+
+    A t interval on few degrees of freedom (two visits: t(1) = 12.7) can reach far outside
+    the scale; no score lies there, so the bound is cut at the scale's edge. The standard
+    error is kept as computed, so rankings and the precision flags (decided on the raw
+    width, before this cut) are unchanged.
+    """
+    value = _num(bound)
+    return None if value is None else min(max(value, 0.0), 100.0)
+
+
 def _rows_from(
     estimates: Estimates,
     *,
@@ -166,8 +178,8 @@ def _rows_from(
                 "estimate": estimate,
                 "se": _num(estimates.se[i]),
                 "df": _num(estimates.df[i]),
-                "ci_low": _num(estimates.ci_low[i]),
-                "ci_high": _num(estimates.ci_high[i]),
+                "ci_low": _on_scale(estimates.ci_low[i]),
+                "ci_high": _on_scale(estimates.ci_high[i]),
                 "n": int(estimates.n[i]),
                 "n_eff": _num(estimates.n_eff[i]),
                 "flags": row_flags,
@@ -655,6 +667,7 @@ def run_scoring(
         "design": "Hájek mean, design weights 1, Taylor linearisation, t on domain df",
         "min_n_eff": MIN_N_EFF,
         "max_ci_width": MAX_CI_WIDTH,
+        "ci_bounds": "truncated to the 0–100 scale; precision flags use the untruncated width",
         "instruments": inputs.instruments,
     }
     compute_started = time.perf_counter()

@@ -120,8 +120,19 @@ def test_a_final_run_is_stored_whole_audited_and_scores_the_campaign(
     assert closed.state == CampaignState.scored
     events = registry.exec(select(AuditEvent).where(AuditEvent.action == "results.score")).all()
     assert [event.object_id for event in events] == [str(run.id)]
-    levels = {row.level for row in registry.exec(select(ScoreRow)).all()}
+    rows = registry.exec(select(ScoreRow)).all()
+    levels = {row.level for row in rows}
     assert levels == {"overall", "component", "channel", "theme", "item"}
+    # Intervals stay on the 0–100 scale even where few visits give a huge t quantile.
+    bounded = [row for row in rows if row.ci_low is not None and row.ci_high is not None]
+    assert bounded and all(0 <= row.ci_low <= row.ci_high <= 100 for row in bounded)  # type: ignore[operator]
+    cut = [
+        row
+        for row in bounded
+        if row.estimate is not None
+        and abs((row.ci_high - row.estimate) - (row.estimate - row.ci_low)) > 1e-9  # type: ignore[operator]
+    ]
+    assert cut  # some bounds were cut at the scale's edge
     # A scored campaign can be scored again (superseding), still one current run.
     again = run_scoring(registry, campaign=closed, actor=None)
     registry.commit()

@@ -108,6 +108,7 @@ def test_admin_button_runs_in_the_background_with_progress(
     collected: Campaign, registry: Session, client: TestClient
 ) -> None:
     token = login(client, make_user(registry, Role.admin))
+    client.cookies.set("lang", "en")
     page = client.get(f"/campaigns/{collected.id}/runs")
     assert page.status_code == 200
     assert "barometre&nbsp;score&nbsp;2030&nbsp;--preview" in page.text  # open: no button, a hint
