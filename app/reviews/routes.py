@@ -200,7 +200,7 @@ def review_transition(
         )
     flash(
         request,
-        _("Visit %(visit)s is now %(state)s.")
+        _("Visit %(visit)s: %(state)s.")
         % {"visit": str(visit_id)[:8], "state": _(event.to_state or "")},
     )
     return _back_to_visit(request, visit_id)

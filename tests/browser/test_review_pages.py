@@ -100,7 +100,7 @@ def test_bulk_approval_and_a_decision_without_javascript(
     page.get_by_label("Comment").fill("Merci de préciser le nom de l'agent.")
     page.get_by_role("button", name="Report issues to the shopper").click()
     page.wait_for_selector(".thread")
-    assert "is now has_issues" in page.inner_text(".notice")
+    assert ": has issues." in page.inner_text(".notice")
     assert "Merci de préciser le nom de l'agent." in page.inner_text(".thread")
     # The visit now waits for the shopper: no review button is left but the comment.
     assert page.get_by_role("button", name="Approve").count() == 0
