@@ -58,6 +58,7 @@ from app.core.i18n import _
 from app.core.timeutil import utcnow
 from app.results import repository
 from app.results.inputs import ScoringInputs, gather_inputs
+from app.results.labels import ineligibility_code
 from app.results.models import RunKind, RunStatus, ScoreLevel, ScoringRun
 from scoring import (
     Design,
@@ -335,17 +336,20 @@ def _eligibility(
     eligible = np.ones(n_candidates, dtype=bool)
     reasons: list[str] = []
     for i in range(n_candidates):
-        why = []
-        if n_respondents[i] < rules.min_respondents:
-            why.append(f"{int(n_respondents[i])} respondents (minimum {rules.min_respondents})")
-        if channels_tested[i] < rules.min_channels_tested:
-            why.append(
-                f"{int(channels_tested[i])} channels tested (minimum {rules.min_channels_tested})"
-            )
-        if not why and (_num(overall["estimate"][i]) is None or _num(overall["se"][i]) is None):
-            why.append("no overall score with a standard error")
-        eligible[i] = not why
-        reasons.append("; ".join(why))
+        few_respondents = n_respondents[i] < rules.min_respondents
+        few_channels = channels_tested[i] < rules.min_channels_tested
+        no_overall = (
+            not few_respondents
+            and not few_channels
+            and (_num(overall["estimate"][i]) is None or _num(overall["se"][i]) is None)
+        )
+        reason = ineligibility_code(
+            respondents=(int(n_respondents[i]), rules.min_respondents) if few_respondents else None,
+            channels=(int(channels_tested[i]), rules.min_channels_tested) if few_channels else None,
+            no_overall=no_overall,
+        )
+        eligible[i] = not reason
+        reasons.append(reason)
     return eligible, reasons
 
 

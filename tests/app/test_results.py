@@ -19,6 +19,7 @@ from app.instruments.service import load_published
 from app.results import repository
 from app.results.demo import add_responses, add_visits
 from app.results.inputs import gather_inputs
+from app.results.labels import describe_ineligibility, ineligibility_code
 from app.results.models import RankRow, RunStatus, ScoreRow, ScoringRun
 from app.results.service import run_scoring
 
@@ -223,7 +224,8 @@ def test_rank_rows_are_coherent_and_ineligible_candidates_keep_a_reason(
     ineligible = [r for r in big if not r["eligible"]]
     assert eligible and ineligible
     for row in ineligible:
-        assert "respondents (minimum 45)" in row["ineligible_reason"]
+        assert row["ineligible_reason"].startswith("respondents:")
+        assert row["ineligible_reason"].split(";")[0].endswith("/45")
         assert row["rank"] is None and row["estimate"] is not None
     leader = min(eligible, key=lambda r: r["rank"])
     assert leader["in_top1_set"] and leader["in_top3_set"]
@@ -263,3 +265,13 @@ def test_single_visits_borrow_a_pool_with_enough_degrees_of_freedom() -> None:
     assert np.isnan(once.se).all()
     spread = _fill_unreplicated(once, np.array(["c"] * 3, dtype=object), 0.95)
     assert spread.se == pytest.approx([10.0] * 3) and (spread.df == 2).all()
+
+
+def test_ineligibility_is_stored_as_a_code_and_described_in_words() -> None:
+    code = ineligibility_code(respondents=(12, 30), channels=(1, 3), no_overall=False)
+    assert code == "respondents:12/30; channels:1/3"
+    described = describe_ineligibility(code)
+    assert "12" in described and "30" in described and "(minimum 3)" in described
+    assert ":" not in described  # words, not the stored code
+    assert describe_ineligibility("written by hand") == "written by hand"
+    assert describe_ineligibility("") == ""

@@ -1,0 +1,62 @@
+"""How the codes a scoring run stores read in the UI (the run itself stays language-neutral)."""
+
+from __future__ import annotations
+
+import re
+
+from app.core.i18n import _
+from app.core.labels import N_
+from app.core.templating import templates
+
+# Precision flags on score rows: templates translate them with _(flag).
+FLAG_LABELS = [
+    N_("insufficient_precision"),
+    N_("fewer_than_5"),
+    N_("borrowed_variance"),
+    N_("no_survey"),
+    N_("no_mystery"),
+]
+
+_RESPONDENTS = re.compile(r"respondents:(\d+)/(\d+)")
+_CHANNELS = re.compile(r"channels:(\d+)/(\d+)")
+NO_OVERALL = "no_overall"
+
+
+def ineligibility_code(
+    *, respondents: tuple[int, int] | None, channels: tuple[int, int] | None, no_overall: bool
+) -> str:
+    """``respondents:12/30; channels:1/3`` — stored in rank rows and open data as is."""
+    parts = []
+    if respondents is not None:
+        parts.append(f"respondents:{respondents[0]}/{respondents[1]}")
+    if channels is not None:
+        parts.append(f"channels:{channels[0]}/{channels[1]}")
+    if no_overall:
+        parts.append(NO_OVERALL)
+    return "; ".join(parts)
+
+
+def describe_ineligibility(code: str | None) -> str:
+    """The reason a candidate is not ranked, in the reader's language."""
+    if not code:
+        return ""
+    described = []
+    for part in code.split("; "):
+        if match := _RESPONDENTS.fullmatch(part):
+            described.append(
+                _("%(n)d respondents (minimum %(min)d)")
+                % {"n": int(match[1]), "min": int(match[2])}
+            )
+        elif match := _CHANNELS.fullmatch(part):
+            described.append(
+                _("%(n)d channels tested (minimum %(min)d)")
+                % {"n": int(match[1]), "min": int(match[2])}
+            )
+        elif part == NO_OVERALL:
+            described.append(_("no overall score with a standard error"))
+        else:  # written by hand or by an older run: shown as it is
+            described.append(_(part))
+    return "; ".join(described)
+
+
+templates.env.filters["ineligibility"] = describe_ineligibility
