@@ -17,7 +17,7 @@ key                "" for overall; survey/mystery; the channel code; the theme c
 estimate           score out of 100
 se                 standard error
 df                 degrees of freedom of the interval (empty: normal)
-ci_low, ci_high    confidence interval at the campaign's level (confidence_level column)
+ci_low, ci_high    confidence interval at the campaign's level, cut at the 0–100 scale
 confidence_level   e.g. 0.95
 n                  respondents (survey) or approved visits (mystery) behind the score
 n_eff              Kish effective sample size
