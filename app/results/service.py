@@ -79,12 +79,10 @@ N_DRAWS = 10_000
 MIN_N_EFF = 30.0
 MAX_CI_WIDTH = 30.0
 MIN_SHOWN = 5
-FINAL_STATES = {
-    CampaignState.closed,
-    CampaignState.scored,
-    CampaignState.deliberated,
-    CampaignState.published,
-}
+# Once the jury has deliberated, its signed decisions rest on the current run: a new run would
+# silently change the scores under them (and under published results).
+FINAL_STATES = {CampaignState.closed, CampaignState.scored}
+DECIDED_STATES = {CampaignState.deliberated, CampaignState.published}
 PREVIEW_STATES = {CampaignState.open}
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -572,6 +570,14 @@ def _check_state(campaign: Campaign, *, preview: bool) -> None:
     if preview and state not in PREVIEW_STATES:
         raise Conflict(
             _("A preview is for a campaign still collecting; this one is %(state)s.")
+            % {"state": state.value}
+        )
+    if not preview and state in DECIDED_STATES:
+        raise Conflict(
+            _(
+                "The jury's decisions of this campaign rest on its current run (the campaign is "
+                "%(state)s): it cannot be scored again."
+            )
             % {"state": state.value}
         )
     if not preview and state not in FINAL_STATES:

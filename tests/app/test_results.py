@@ -152,6 +152,11 @@ def test_final_run_needs_a_closed_campaign_and_preview_an_open_one(
     transition(registry, campaign=collected, to_state="closed", actor=None)
     with pytest.raises(Conflict):
         run_scoring(registry, campaign=collected, actor=None, preview=True)
+    # After deliberation the signed decisions rest on the current run: no new run.
+    for state in (CampaignState.deliberated, CampaignState.published):
+        collected.state = state
+        with pytest.raises(Conflict, match="cannot be scored again"):
+            run_scoring(registry, campaign=collected, actor=None)
 
 
 def test_overall_combines_components_with_the_campaign_weights(
