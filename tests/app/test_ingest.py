@@ -6,7 +6,9 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +24,15 @@ from app.core import ratelimit
 from app.core.errors import TooManyRequests
 from app.core.ratelimit import RateLimitCounter
 from tests.conftest import OPEN_YEAR, VALID_ANSWERS
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a session-scoped Playwright (sync API) keeps an
+    event loop running in the main thread of the xdist worker that also ran the browser tests."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _pending(
@@ -87,7 +98,7 @@ def test_concurrent_submissions_share_commits_and_are_all_stored(
         outcomes = await asyncio.gather(*(writer.submit(item) for item in items))
         return list(outcomes), writer
 
-    outcomes, writer = asyncio.run(run())
+    outcomes, writer = run_in_own_loop(run())
     assert outcomes == [ingest.Outcome.created] * 200
     assert writer.batches < 200 and writer.largest_batch > 1
     assert len(_rows(session)) == 200
@@ -109,7 +120,7 @@ def test_a_failed_commit_fails_every_request_of_the_batch_and_stores_nothing(
 
     sa.event.listen(engine, "commit", refuse)
     try:
-        results = asyncio.run(run())
+        results = run_in_own_loop(run())
     finally:
         sa.event.remove(engine, "commit", refuse)
     assert all(isinstance(result, RuntimeError) for result in results), results
@@ -120,7 +131,7 @@ def test_a_failed_commit_fails_every_request_of_the_batch_and_stores_nothing(
     async def again() -> ingest.Outcome:
         return await ingest.writer_for(engine).submit(item)
 
-    assert asyncio.run(again()) == ingest.Outcome.created
+    assert run_in_own_loop(again()) == ingest.Outcome.created
     assert len(_rows(session)) == 1
 
 
@@ -143,7 +154,7 @@ def test_concurrent_replays_and_conflicts_through_the_api(
             posts = [client.post("/api/v1/responses", json=b) for b in [body] * 10 + [other] * 5]
             return [r.status_code for r in await asyncio.gather(*posts)]
 
-    statuses = asyncio.run(run())
+    statuses = run_in_own_loop(run())
     assert statuses.count(201) == 1 and statuses.count(409) + statuses.count(200) == 14
     assert statuses.count(409) in (5, 10)  # 5 when `body` won the id, 10 when `other` did
     assert len(_rows(session)) == 1
@@ -245,7 +256,7 @@ def test_a_full_bucket_is_refused_from_memory_after_a_batch(
     async def run() -> ingest.Outcome:
         return await ingest.writer_for(engine).submit(item)
 
-    assert asyncio.run(run()) == ingest.Outcome.created
+    assert run_in_own_loop(run()) == ingest.Outcome.created
     # The batch noted the bucket's new total: the next request is refused without a read.
     with pytest.raises(TooManyRequests) as refused:
         ratelimit.LOCAL.check("full", limit=1, window_seconds=600, message="full")
