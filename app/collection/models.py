@@ -73,5 +73,5 @@ class Invitation(SQLModel, table=True):
     authority_code: str = Field(foreign_key="authorities.code", max_length=12)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The draft the invitation opened (an unfinished answer resumes); once sent, the response id.
-    draft_id: uuid.UUID | None = Field(default=None)
+    draft_id: uuid.UUID | None = Field(default=None, index=True)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
