@@ -80,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The citizen routes come first: routes are matched in order, and they take by far the
+    # most traffic during a campaign (the health check in `pages` stays near the top too).
+    app.include_router(collection_routes.api_router)
+    app.include_router(collection_routes.router)
     app.include_router(pages.router)
     app.include_router(accounts_routes.router)
     app.include_router(authorities_routes.router)
@@ -87,8 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_routes.router)
     app.include_router(campaigns_routes.api_router)
     app.include_router(instruments_routes.router)
-    app.include_router(collection_routes.api_router)
-    app.include_router(collection_routes.router)
     app.include_router(posters_routes.router)
     app.include_router(missions_routes.router)
     app.include_router(jury_routes.router)
