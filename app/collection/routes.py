@@ -443,15 +443,7 @@ async def _page_submit_public(
     if form.get("action") == "back":
         await writer.submit(save)
         return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
-    _clean, problems = service.validate_page(
-        target.instrument, answers, section=current.section.key
-    )
-    page_keys = {item.key for item in current.items}
-    errors = {
-        p["field"].removeprefix("answers."): _answer_message(p)
-        for p in problems
-        if p["field"].removeprefix("answers.") in page_keys
-    }
+    errors = _page_errors(target, current, answers)
     if errors or page_number < len(pages):
         await writer.submit(save)
     if errors:
@@ -572,15 +564,7 @@ def _page_submit(
     ).path
     if form.get("action") == "back":
         return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
-    _clean, problems = service.validate_page(
-        target.instrument, answers, section=current.section.key
-    )
-    page_keys = {item.key for item in current.items}
-    errors = {
-        p["field"].removeprefix("answers."): _answer_message(p)
-        for p in problems
-        if p["field"].removeprefix("answers.") in page_keys
-    }
+    errors = _page_errors(target, current, answers)
     if errors:
         context = _page_context(
             request,
@@ -673,6 +657,22 @@ def survey_thanks(
 @router.get("/confidentialite", name="privacy")
 def privacy(request: Request) -> Response:
     return render(request, "collection/privacy.html")
+
+
+def _page_errors(
+    target: service.SurveyTarget, current: surveys.FormPage, answers: dict[str, Any]
+) -> dict[str, str]:
+    """This page's problems, by item key, in words citizens understand."""
+    _clean, problems = service.validate_page(
+        target.instrument, answers, section=current.section.key
+    )
+    page_keys = {item.key for item in current.items}
+    errors = {}
+    for problem in problems:
+        key = problem["field"].removeprefix("answers.")
+        if key in page_keys:
+            errors[key] = _answer_message(problem)
+    return errors
 
 
 def _answer_message(problem: dict[str, str]) -> str:
