@@ -37,6 +37,7 @@ def _runs_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
         "current": current,
         "running": next((run for run in runs if run.status == RunStatus.running), None),
         "can_score": CampaignState(campaign.state) in service.FINAL_STATES,
+        "decided": CampaignState(campaign.state) in service.DECIDED_STATES,
     }
 
 

@@ -198,7 +198,8 @@
 
   var flushing = false;
   function flushQueue() {
-    if (flushing) { return Promise.resolve(); }
+    /* The phone knows it is offline: keep the queue for the "online" event, don't even try. */
+    if (flushing || !navigator.onLine) { return Promise.resolve(); }
     var queue = readQueue();
     if (!queue.length) { return Promise.resolve(); }
     flushing = true;

@@ -54,7 +54,9 @@ def test_runs_pages(
     page.wait_for_url(f"{live_server}/campaigns/{past_id}/runs")
     table = page.locator("table")
     assert past_hash[:16] in table.inner_text()
-    assert page.get_by_role("button", name=re.compile("supersedes|remplace", re.I)).count() == 1
+    # Published: the jury's decisions rest on this run, so no button to score it again.
+    assert page.get_by_role("button", name=re.compile("supersedes|remplace", re.I)).count() == 0
+    assert "décisions signées du jury" in page.locator("main").inner_text()
     check_page(page, axe_source, f"results-runs-2025-{size}")
 
     current_id, current_hash = demo_runs[2026]
