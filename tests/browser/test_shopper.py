@@ -62,9 +62,7 @@ def shopper(registry: Session) -> User:
 
 
 def offline_known(page: Page) -> None:
-    """Wait until the page itself reports being offline: Chromium applies the context's offline
-    emulation to a document served by the service worker a moment after it loads (a report sent
-    in that moment really reached the server, about one run in seven)."""
+    """Wait until the page itself reports being offline (the queue is not even tried then)."""
     page.wait_for_function("() => !navigator.onLine")
 
 
@@ -150,13 +148,21 @@ def test_offline_report_with_stopwatch_and_ring_counter_is_stored_once(
     page.get_by_role("button", name="Send the report").click()
     page.wait_for_selector(".sync-status:has-text('saved on this phone')")
     page.wait_for_timeout(500)
-    assert visits_of(registry, counter) == [] and visits_of(registry, phone) == []
+    # Both reports wait in the phone's queue. (Not asserted: that the database is still empty.
+    # About one full-suite run in seven, Chromium let the first POST out although the context
+    # was offline and navigator.onLine said so; its response never reached the page, so the
+    # report stayed queued and its replay below must be harmless — which is what is checked.)
+    queued = page.evaluate(
+        "() => JSON.parse(localStorage.getItem('barometre-visit-queue') || '[]').length"
+    )
+    assert queued == 2
 
     context.set_offline(False)  # the queue is sent as soon as the network is back
     wait_for(lambda: len(visits_of(registry, counter)) + len(visits_of(registry, phone)) == 2)
     page.wait_for_selector("text=waiting for review")
     check_page(page, axe_source, "shopper-visits-sent-phone")
     page.wait_for_timeout(1000)  # a late replay would have no effect either
+    assert page.evaluate("() => localStorage.getItem('barometre-visit-queue')") in (None, "[]")
 
     [counter_visit] = visits_of(registry, counter)
     assert counter_visit.answers["wait"] >= 2
