@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel
 
 import app.models  # noqa: F401  (every table on the metadata)
 from app.accounts.models import Role, User
+from app.campaigns.models import Campaign
 from app.cli import alembic_config
 from app.collection import cache as collection_cache
 from app.core.config import Settings
@@ -27,8 +28,10 @@ from app.core.db import create_db_engine
 from app.core.i18n import set_locale
 from app.core.security import hash_password
 from app.main import create_app
+from app.missions.models import Mission
 from tests.support.postgres import PrivateCluster, start_private_cluster
 from tests.support.servers import serve_in_thread
+from tests.support.visits import make_mission
 
 PASSWORD = "correct horse battery staple"
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -292,3 +295,22 @@ VALID_ANSWERS = {
     "age_band": "30_44",
     "comment": "Très bon accueil, merci.",
 }
+
+
+# --- shoppers and their missions (visits, evidence, browser tests) -----------------------------
+
+
+@pytest.fixture
+def shopper(registry: Session) -> User:
+    return make_user(registry, Role.shopper)
+
+
+@pytest.fixture
+def mission(open_campaign: Campaign, registry: Session, shopper: User) -> Mission:
+    return make_mission(registry, open_campaign, shopper)
+
+
+@pytest.fixture
+def shopper_client(client: TestClient, shopper: User) -> tuple[TestClient, str]:
+    client.cookies.set("lang", "en")
+    return client, login(client, shopper)

@@ -446,20 +446,20 @@ async def _page_submit_public(
     errors = _page_errors(target, current, answers)
     if errors or page_number < len(pages):
         await writer.submit(save)
-    if errors:
-        context = _page_context(
-            request,
-            target,
-            draft_id=draft_id,
-            answers=answers,
-            page_number=page_number,
-            errors=errors,
-            canal=canal,
-            source=source.value,
-        )
-        return render(request, "collection/survey.html", context, status_code=400)
-    if page_number < len(pages):
-        return RedirectResponse(f"{base_url}?page={page_number + 1}", status_code=303)
+    refused_or_next = _refused_or_next_page(
+        request,
+        target,
+        draft_id=draft_id,
+        answers=answers,
+        errors=errors,
+        page_number=page_number,
+        page_count=len(pages),
+        base_url=base_url,
+        canal=canal,
+        source=source,
+    )
+    if refused_or_next is not None:
+        return refused_or_next
     # The last page: the response, its rate-limit hit and the draft's deletion in one
     # transaction. Whatever refuses it, the draft keeps this page's answers.
     bucket = client_bucket(settings, request, "submit:")
@@ -565,20 +565,20 @@ def _page_submit(
     if form.get("action") == "back":
         return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
     errors = _page_errors(target, current, answers)
-    if errors:
-        context = _page_context(
-            request,
-            target,
-            draft_id=draft_id,
-            answers=answers,
-            page_number=page_number,
-            errors=errors,
-            canal=canal,
-            source=source.value,
-        )
-        return render(request, "collection/survey.html", context, status_code=400)
-    if page_number < len(pages):
-        return RedirectResponse(f"{base_url}?page={page_number + 1}", status_code=303)
+    refused_or_next = _refused_or_next_page(
+        request,
+        target,
+        draft_id=draft_id,
+        answers=answers,
+        errors=errors,
+        page_number=page_number,
+        page_count=len(pages),
+        base_url=base_url,
+        canal=canal,
+        source=source,
+    )
+    if refused_or_next is not None:
+        return refused_or_next
     bucket = enforce_public_limit(session, settings, request)
     try:
         _response, created = service.submit_response(
@@ -657,6 +657,37 @@ def survey_thanks(
 @router.get("/confidentialite", name="privacy")
 def privacy(request: Request) -> Response:
     return render(request, "collection/privacy.html")
+
+
+def _refused_or_next_page(
+    request: Request,
+    target: service.SurveyTarget,
+    *,
+    draft_id: uuid.UUID,
+    answers: dict[str, Any],
+    errors: dict[str, str],
+    page_number: int,
+    page_count: int,
+    base_url: str,
+    canal: str | None,
+    source: ResponseSource,
+) -> Response | None:
+    """This page again with its errors (400), or the next page; ``None`` after the last page."""
+    if errors:
+        context = _page_context(
+            request,
+            target,
+            draft_id=draft_id,
+            answers=answers,
+            page_number=page_number,
+            errors=errors,
+            canal=canal,
+            source=source.value,
+        )
+        return render(request, "collection/survey.html", context, status_code=400)
+    if page_number < page_count:
+        return RedirectResponse(f"{base_url}?page={page_number + 1}", status_code=303)
+    return None
 
 
 def _page_errors(

@@ -6,9 +6,7 @@ import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
@@ -20,11 +18,11 @@ from app.missions.models import (
     MissionState,
     ReviewEvent,
     ReviewState,
-    Scenario,
     Visit,
     VisitRevision,
 )
 from tests.conftest import login, make_user
+from tests.support.visits import make_mission
 
 TELEPHONE_ANSWERS = {
     "call_date": "2030-03-14",
@@ -37,62 +35,6 @@ TELEPHONE_ANSWERS = {
     "courtesy": 4,
     "out_of_hours_message": "na",
 }
-
-
-def make_mission(
-    session: Session,
-    campaign: Campaign,
-    shopper: User | None,
-    *,
-    channel: str = "telephone",
-    code: str = "69123",
-    state: MissionState = MissionState.assigned,
-    sequence: int = 1,
-) -> Mission:
-    scenario = session.exec(
-        select(Scenario).where(Scenario.campaign_id == campaign.id, Scenario.channel == channel)
-    ).first()
-    if scenario is None:
-        scenario = Scenario(
-            campaign_id=campaign.id or 0,
-            channel=channel,
-            key=f"{channel}-naissance",
-            title="Acte de naissance",
-            request_text="Comment obtenir un acte de naissance ?",
-            answer_sheet="En ligne ou au guichet, gratuit.",
-        )
-        session.add(scenario)
-        session.flush()
-    mission = Mission(
-        campaign_id=campaign.id or 0,
-        authority_code=code,
-        channel=channel,
-        sequence=sequence,
-        scenario_id=scenario.id,
-        shopper_id=shopper.id if shopper else None,
-        window_start=date(2030, 3, 1),
-        window_end=date(2030, 3, 31),
-        state=state,
-    )
-    session.add(mission)
-    session.commit()
-    return mission
-
-
-@pytest.fixture
-def shopper(registry: Session) -> User:
-    return make_user(registry, Role.shopper)
-
-
-@pytest.fixture
-def mission(open_campaign: Campaign, registry: Session, shopper: User) -> Mission:
-    return make_mission(registry, open_campaign, shopper)
-
-
-@pytest.fixture
-def shopper_client(client: TestClient, shopper: User) -> tuple[TestClient, str]:
-    client.cookies.set("lang", "en")
-    return client, login(client, shopper)
 
 
 def body(mission: Mission, **changes: object) -> dict[str, object]:

@@ -6,7 +6,6 @@ import hashlib
 import io
 import uuid
 
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, select
@@ -16,8 +15,9 @@ from app.campaigns.models import Campaign
 from app.core.config import Settings
 from app.missions.models import Mission, VisitEvidence
 from app.visits.evidence import MAX_EVIDENCE_BYTES
-from tests.app.test_visits import body, make_mission, post_visit
+from tests.app.test_visits import body, post_visit
 from tests.conftest import login, make_user
+from tests.support.visits import make_mission
 
 GPS_IFD = 0x8825
 
@@ -51,22 +51,6 @@ def png_with_metadata() -> bytes:
 
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def shopper(registry: Session) -> User:
-    return make_user(registry, Role.shopper)
-
-
-@pytest.fixture
-def mission(open_campaign: Campaign, registry: Session, shopper: User) -> Mission:
-    return make_mission(registry, open_campaign, shopper)
-
-
-@pytest.fixture
-def shopper_client(client: TestClient, shopper: User) -> tuple[TestClient, str]:
-    client.cookies.set("lang", "en")
-    return client, login(client, shopper)
 
 
 def upload(

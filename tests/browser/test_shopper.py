@@ -9,13 +9,13 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlmodel import Session, col, select
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.campaigns.models import Campaign
 from app.missions.models import Mission, MissionState, Visit, VisitRevision
-from tests.app.test_visits import make_mission
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_pages import check_page
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD
+from tests.support.visits import make_mission
 
 pytestmark = pytest.mark.browser
 
@@ -54,11 +54,6 @@ def cached(page: Page, path: str) -> bool:
             path,
         )
     )
-
-
-@pytest.fixture
-def shopper(registry: Session) -> User:
-    return make_user(registry, Role.shopper)
 
 
 def offline_known(page: Page) -> None:
