@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -32,6 +31,8 @@ from sqlmodel import SQLModel
 
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, Candidate
+from app.core import ratelimit
+from app.core.cache import BoundedCache
 from app.instruments.models import InstrumentVersion
 
 # An open campaign (its state, configuration and pinned survey) is re-read after this long.
@@ -47,7 +48,7 @@ _CHANGED = "collection_targets_changed"
 
 Key = tuple[Any, ...]
 _lock = threading.Lock()
-_entries: dict[Key, tuple[float, Any]] = {}
+_entries: BoundedCache[Key, Any] = BoundedCache("collection targets", max_entries=MAX_ENTRIES)
 _generation = 0
 
 
@@ -64,14 +65,7 @@ def generation() -> int:
 
 
 def get(key: Key) -> Any | None:
-    entry = _entries.get(key)
-    if entry is None:
-        return None
-    expires, value = entry
-    if time.monotonic() >= expires:
-        _entries.pop(key, None)
-        return None
-    return value
+    return _entries.get(key)
 
 
 def put(
@@ -81,9 +75,7 @@ def put(
     with _lock:
         if loaded_in_generation != _generation:
             return
-        if len(_entries) >= MAX_ENTRIES:
-            _entries.clear()
-        _entries[key] = (time.monotonic() + ttl_seconds, value)
+        _entries.put(key, value, ttl_seconds=ttl_seconds)
 
 
 def invalidate() -> None:
@@ -95,8 +87,6 @@ def invalidate() -> None:
 
 def reset() -> None:
     """Forget every cached target and what this process knows of rate-limit counters."""
-    from app.core import ratelimit
-
     invalidate()
     ratelimit.LOCAL.clear()
 

@@ -1,4 +1,9 @@
-"""Group commit for the JSON API: many requests, one transaction, acknowledged after COMMIT.
+"""The group-commit writer: many requests, one transaction, acknowledged after COMMIT.
+
+This is the one place besides ``app.core.db`` that commits: it owns its transactions so that
+the citizen submissions of many requests share one COMMIT. Requests reach it through
+``app.collection.submission`` (completed questionnaires: the form, the invitation form, the
+API) and the form's pages (``DraftSave``).
 
 A request validates its submission itself (no database write) and hands the row to the
 process's writer for its engine. The writer takes every row waiting, inserts them in one
@@ -16,7 +21,10 @@ only then resolves each request's future. So:
   server, the bigger the batches, with no timer and no added latency when it is idle.
 
 The form's pages use the same writer: each page's draft is an upsert in the next batch
-(``DraftSave``), and the last page's response deletes its draft in its own transaction.
+(``DraftSave``), and the last page's response deletes its draft in its own transaction. A
+response that came with an invitation marks it used in that transaction too; if another
+response took the invitation first, the row just inserted is deleted again before COMMIT and
+the request is refused (410).
 
 Before inserting, a batch re-checks, in its transaction, what the requests took from the
 process's short-lived cache (``app.collection.cache``): the campaign still open and not
@@ -38,24 +46,21 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session
 
 from app.campaigns.models import Campaign, CampaignState, Candidate, CandidateStatus
-from app.collection import cache, service
-from app.collection.models import Response, ResponseSource, SurveyDraft
-from app.collection.schemas import ResponseSubmission
-from app.collection.service import SurveyTarget
+from app.collection.models import Invitation, Response, SurveyDraft
 from app.core import ratelimit
+from app.core.cache import BoundedCache
 from app.core.config import Settings
-from app.core.errors import TooManyRequests
-from app.core.i18n import _
+from app.core.db import insert_once_statement
+from app.core.timeutil import utcnow
 
 # Bounds a transaction (and SQLite's bound-parameter count: 13 columns per row).
 MAX_BATCH = 500
@@ -68,18 +73,21 @@ class Outcome(StrEnum):
     limited = "limited"  # the client's bucket is full for this window: 429, nothing stored
     closed = "closed"  # the campaign stopped collecting (seen in the transaction): 409
     not_candidate = "not_candidate"  # the authority is no longer a registered candidate: 404
-    invitations_only = "invitations_only"  # the campaign now wants an invitation: 422
+    invitations_only = "invitations_only"  # the campaign now wants an invitation: 403/422
+    invitation_used = "invitation_used"  # another response used the invitation first: 410
     saved = "saved"  # a form draft was stored (``DraftSave``)
 
 
 @dataclass
 class Pending:
-    values: dict[str, Any]  # the row, as prepared by service.prepare_response
+    values: dict[str, Any]  # the row, as prepared by submission.prepare
     bucket: str | None = None  # the rate-limit bucket to count a hit in when created
     window_seconds: int = 600
     limit: int | None = None  # the bucket's limit per window (None: counted, never refused)
     # The form's final page: its draft (same id) is deleted in the response's transaction.
     discard_draft: bool = False
+    # An invitation checked by the request: marked used by this response in its transaction.
+    invitation_id: int | None = None
     future: asyncio.Future[Outcome] | None = field(default=None, repr=False)
 
     @property
@@ -104,44 +112,28 @@ class DraftSave:
 Item = Pending | DraftSave
 
 
-def _insert(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-
-
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def _insert_statement(connection: Connection) -> Any:
-    """INSERT … ON CONFLICT (id) DO NOTHING RETURNING id, built once per dialect."""
-    key = ("responses", connection.dialect.name)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        table = Response.__table__  # type: ignore[attr-defined]
-        statement = _STATEMENTS[key] = (
-            _insert(connection)(table)
-            .on_conflict_do_nothing(index_elements=[table.c.id])
-            .returning(table.c.id)
-        )
-    return statement
+# A statement depends only on the dialect: never stale.
+_DRAFT_UPSERTS: BoundedCache[str, Any] = BoundedCache("draft upsert statements", max_entries=4)
 
 
 def _draft_upsert_statement(connection: Connection) -> Any:
     """INSERT a draft, or on its id update only its answers and time (built once)."""
-    key = ("drafts", connection.dialect.name)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
+    dialect = connection.dialect.name
+
+    def build() -> Any:
         table = SurveyDraft.__table__  # type: ignore[attr-defined]
-        insert = _insert(connection)(table)
-        statement = _STATEMENTS[key] = insert.on_conflict_do_update(
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        return insert.on_conflict_do_update(
             index_elements=[table.c.id],
             set_={"answers": insert.excluded.answers, "updated_at": insert.excluded.updated_at},
         )
-    return statement
+
+    return _DRAFT_UPSERTS.get_or_load(dialect, build)
 
 
 def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, Outcome]:
-    """Items whose campaign is no longer open (or now wants invitations: the writer stores no
-    invitation's answer) or whose authority is no longer a registered candidate.
+    """Items whose campaign is no longer open (or now wants invitations, and the item has
+    none) or whose authority is no longer a registered candidate.
 
     The request checked all three (from the process's short-lived cache); this re-check, in
     the write transaction, is what makes a change made in another worker hold at once.
@@ -179,7 +171,7 @@ def _target_refusals(connection: Connection, batch: list[Pending]) -> dict[int, 
         )
         if state != CampaignState.open:
             refused[index] = Outcome.closed
-        elif invitations_only:
+        elif invitations_only and item.invitation_id is None:
             refused[index] = Outcome.invitations_only
         elif status != CandidateStatus.registered:
             refused[index] = Outcome.not_candidate
@@ -264,7 +256,8 @@ def _write_responses(
         # rows as multi-row INSERTs. RETURNING names exactly the rows it inserted.
         inserted = set(
             connection.execute(
-                _insert_statement(connection), [item.values for item in first.values()]
+                insert_once_statement(table, connection.dialect.name),
+                [item.values for item in first.values()],
             ).scalars()
         )
     missing = [response_id for response_id in first if response_id not in inserted]
@@ -289,12 +282,39 @@ def _write_responses(
             if reference is None:  # not inserted yet not there: never acknowledge that
                 raise RuntimeError(f"response {item.id} was neither inserted nor found")
         outcomes.append(Outcome.replay if reference == item.sha256 else Outcome.conflict)
+    _use_invitations(connection, batch, outcomes)
     hits = Counter(
         (item.bucket, item.window_seconds)
         for item, outcome in zip(batch, outcomes, strict=True)
         if outcome is Outcome.created and item.bucket is not None
     )
     return outcomes, ratelimit.add_hits(connection, dict(hits))
+
+
+def _use_invitations(connection: Connection, batch: list[Pending], outcomes: list[Outcome]) -> None:
+    """Mark each stored response's invitation used, in the response's transaction.
+
+    The request checked the invitation was free (or already this response's); only this
+    conditional UPDATE settles a race: when another response took it first, the row this batch
+    just inserted is deleted again (nobody has seen it: not committed) and refused.
+    """
+    invitations = Invitation.__table__  # type: ignore[attr-defined]
+    responses = Response.__table__  # type: ignore[attr-defined]
+    for index, item in enumerate(batch):
+        outcome = outcomes[index]
+        if item.invitation_id is None or outcome not in (Outcome.created, Outcome.replay):
+            continue
+        claimed = connection.execute(
+            invitations.update()
+            .where(
+                invitations.c.id == item.invitation_id,
+                sa.or_(invitations.c.used_at.is_(None), invitations.c.draft_id == item.id),
+            )
+            .values(draft_id=item.id, used_at=sa.func.coalesce(invitations.c.used_at, utcnow()))
+        )
+        if claimed.rowcount == 0 and outcome is Outcome.created:
+            connection.execute(responses.delete().where(responses.c.id == item.id))
+            outcomes[index] = Outcome.invitation_used
 
 
 class IngestWriter:
@@ -400,171 +420,3 @@ def public_writer(engine: Engine, settings: Settings) -> IngestWriter:
         settings.public_window_seconds, settings.login_window_seconds
     )
     return writer
-
-
-# --- the JSON API's submission, end to end ---------------------------------------------------
-
-
-async def accept_submission(
-    engine: Engine, settings: Settings, bucket: str, body: ResponseSubmission
-) -> tuple[uuid.UUID, bool]:
-    """Check, validate and store one API submission; returns (id, created).
-
-    Raises the same domain errors as before (404/409/422/429), in the request's own context
-    (its locale): from the checks here, or from the writer's outcome.
-    """
-    if body.invitation is not None:
-        # Rare: the invitation is marked used in the response's own transaction.
-        return await asyncio.to_thread(_submit_with_invitation, engine, settings, bucket, body)
-    ratelimit.LOCAL.check(
-        bucket,
-        limit=settings.public_submissions_per_window,
-        window_seconds=settings.public_window_seconds,
-        message=limit_message(),
-    )
-    target = await survey_target(
-        engine, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
-    )
-    service.refuse_without_invitation(target)
-    values = service.prepare_response(
-        target=target,
-        response_id=body.id,
-        answers=body.answers,
-        channel=body.channel.value if body.channel else None,
-        source=ResponseSource.api,
-        started_at=body.started_at,
-    )
-    pending = Pending(
-        values,
-        bucket=bucket,
-        window_seconds=settings.public_window_seconds,
-        limit=settings.public_submissions_per_window,
-    )
-    outcome = await public_writer(engine, settings).submit(pending)
-    if outcome not in (Outcome.created, Outcome.replay):
-        raise_for(
-            outcome, target=target, year=body.campaign, code=body.authority, settings=settings
-        )
-    return body.id, outcome is Outcome.created
-
-
-def raise_for(
-    outcome: Outcome, *, target: SurveyTarget, year: int, code: str, settings: Settings
-) -> None:
-    """The error a refused submission's outcome stands for (raised in the request's context)."""
-    if outcome is Outcome.conflict:
-        raise service.response_conflict()
-    if outcome is Outcome.limited:
-        raise TooManyRequests(
-            limit_message(), retry_after=ratelimit.retry_after(settings.public_window_seconds)
-        )
-    if outcome is Outcome.closed:
-        raise service.campaign_closed(year)
-    if outcome is Outcome.not_candidate:
-        raise service.not_a_candidate(code, year)
-    if outcome is Outcome.invitations_only:
-        service.refuse_without_invitation(replace(target, invitations_only=True))
-    raise RuntimeError(f"unexpected outcome {outcome}")
-
-
-# --- the survey target for async routes: from the cache, else read off the event loop -------
-
-_REFRESHING: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[Any, asyncio.Future[None]]
-] = weakref.WeakKeyDictionary()
-
-
-async def survey_target(
-    engine: Engine, *, organiser: str, year: int, authority_code: str
-) -> SurveyTarget:
-    """``service.survey_target`` for async code: no database access on a cache hit, reads in
-    a worker thread otherwise.
-
-    When the campaign's entry expires, the requests that arrive together wait for one
-    re-read of it instead of each starting its own (which would queue dozens of reads behind
-    the thread pool every ``cache.TTL_SECONDS``).
-    """
-    target = service.cached_survey_target(
-        engine, organiser=organiser, year=year, authority_code=authority_code
-    )
-    if target is not None:
-        return target
-    await _refresh_campaign_once(engine, organiser=organiser, year=year)
-    target = service.cached_survey_target(
-        engine, organiser=organiser, year=year, authority_code=authority_code
-    )
-    if target is None:  # a candidacy to read, or an error to raise in this request's context
-        target = await asyncio.to_thread(_read_target, engine, organiser, year, authority_code)
-    return target
-
-
-async def _refresh_campaign_once(engine: Engine, *, organiser: str, year: int) -> None:
-    key = cache.campaign_key(engine, organiser=organiser, year=year)
-    if cache.get(key) is not None:
-        return
-    loop = asyncio.get_running_loop()
-    refreshing = _REFRESHING.setdefault(loop, {})
-    future = refreshing.get(key)
-    if future is None:
-        future = refreshing[key] = loop.create_future()
-        try:
-            await asyncio.to_thread(_read_open_campaign, engine, organiser, year)
-        finally:
-            del refreshing[key]
-            future.set_result(None)
-    else:
-        await asyncio.shield(future)
-
-
-def _read_open_campaign(engine: Engine, organiser: str, year: int) -> None:
-    with Session(engine, expire_on_commit=False) as session:  # reads only
-        service.refresh_open_campaign(session, organiser=organiser, year=year)
-
-
-def _read_target(engine: Engine, organiser: str, year: int, authority_code: str) -> SurveyTarget:
-    with Session(engine, expire_on_commit=False) as session:  # reads only
-        return service.survey_target(
-            session, organiser=organiser, year=year, authority_code=authority_code
-        )
-
-
-def limit_message() -> str:
-    return _("Too many answers from this connection. Please try again in a few minutes.")
-
-
-def _enforce_limit(session: Session, settings: Settings, bucket: str) -> None:
-    ratelimit.enforce(
-        session,
-        bucket,
-        limit=settings.public_submissions_per_window,
-        window_seconds=settings.public_window_seconds,
-        message=limit_message(),
-    )
-
-
-def _submit_with_invitation(
-    engine: Engine, settings: Settings, bucket: str, body: ResponseSubmission
-) -> tuple[uuid.UUID, bool]:
-    with Session(engine, expire_on_commit=False) as session:
-        _enforce_limit(session, settings, bucket)
-        target = service.survey_target(
-            session, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
-        )
-        invitation = service.check_invitation_token(
-            session, token=body.invitation, target=target, response_id=body.id
-        )
-        response, created = service.submit_response(
-            session,
-            target=target,
-            response_id=body.id,
-            answers=body.answers,
-            channel=body.channel.value if body.channel else None,
-            source=ResponseSource.invitation if invitation else ResponseSource.api,
-            started_at=body.started_at,
-        )
-        if invitation is not None:
-            service.mark_invitation_used(session, invitation=invitation, response_id=response.id)
-        if created:
-            ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
-        session.commit()
-    return body.id, created

@@ -8,28 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
 from app.campaigns.models import CampaignInstrument, Candidate
 from app.collection.models import Invitation, Response, SurveyDraft
+from app.core.cache import BoundedCache
 from app.instruments.models import InstrumentVersion
-
-
-def insert_response_once(session: Session, values: dict[str, Any]) -> bool:
-    """Insert unless the id exists (atomic on both databases); True when this call inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = Response.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[table.c.id])
-        .returning(table.c.id)
-    )
-    # RETURNING gives a row only when this statement inserted (rowcount is unreliable here).
-    return session.execute(statement).first() is not None
 
 
 def candidate_authority(
@@ -75,17 +60,40 @@ def read_draft(connection: sa.Connection, draft_id: uuid.UUID) -> DraftRow | Non
     return DraftRow(**row._mapping) if row is not None else None
 
 
-def answered_or_invited(connection: sa.Connection, draft_id: uuid.UUID) -> tuple[bool, bool]:
-    """Whether a response has this id, and whether an invitation opened it (one query)."""
+def answered_or_invitation(
+    connection: sa.Connection, draft_id: uuid.UUID
+) -> tuple[bool, int | None]:
+    """Whether a response has this id, and the invitation that opened it if any (one query)."""
     responses = Response.__table__  # type: ignore[attr-defined]
     invitations = Invitation.__table__  # type: ignore[attr-defined]
     row = connection.execute(
         sa.select(
             sa.exists().where(responses.c.id == draft_id),
-            sa.exists().where(invitations.c.draft_id == draft_id),
+            sa.select(invitations.c.id)
+            .where(invitations.c.draft_id == draft_id)
+            .limit(1)
+            .scalar_subquery(),
         )
     ).one()
-    return bool(row[0]), bool(row[1])
+    return bool(row[0]), row[1]
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    """An invitation as the API's check reads it (plain columns)."""
+
+    id: int
+    campaign_id: int
+    authority_code: str
+    draft_id: uuid.UUID | None
+    used_at: datetime | None
+
+
+def invitation_by_hash(connection: sa.Connection, token_hash: str) -> InvitationRow | None:
+    table = Invitation.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in InvitationRow.__dataclass_fields__]
+    row = connection.execute(sa.select(*columns).where(table.c.token_hash == token_hash)).first()
+    return InvitationRow(**row._mapping) if row is not None else None
 
 
 def get_draft(session: Session, draft_id: uuid.UUID) -> SurveyDraft | None:
@@ -105,10 +113,6 @@ def count_responses(
 
 def get_invitation_by_hash(session: Session, token_hash: str) -> Invitation | None:
     return session.exec(select(Invitation).where(col(Invitation.token_hash) == token_hash)).first()
-
-
-def get_invitation_by_draft(session: Session, draft_id: uuid.UUID) -> Invitation | None:
-    return session.exec(select(Invitation).where(col(Invitation.draft_id) == draft_id)).first()
 
 
 def add_invitations(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -159,7 +163,10 @@ def unfinished_draft_answers(
 # Published instrument versions never change (database triggers refuse it), so the survey a
 # campaign pins is loaded once per (id, sha256) and reused; each request still reads which
 # version is pinned (one light query, without the JSON content), so a re-pin shows at once.
-_PUBLISHED: dict[tuple[int, str], InstrumentVersion] = {}
+# Never stale (the key holds the content's hash); bounded because ids restart with a new database.
+_PUBLISHED: BoundedCache[tuple[int, str], InstrumentVersion] = BoundedCache(
+    "published surveys", max_entries=256
+)
 
 
 def pinned_survey(session: Session, campaign_id: int) -> InstrumentVersion | None:
@@ -186,7 +193,5 @@ def pinned_survey(session: Session, campaign_id: int) -> InstrumentVersion | Non
         if version is None:
             return None
         session.expunge(version)
-        if len(_PUBLISHED) > 256:
-            _PUBLISHED.clear()
-        _PUBLISHED[key] = version
+        _PUBLISHED.put(key, version)
     return version

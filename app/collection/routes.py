@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import replace
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -22,50 +19,21 @@ import surveys
 from app.accounts.dependencies import AdminUser, RequireRole
 from app.accounts.models import Role, User
 from app.authorities import service as authorities_service
+from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
 from app.campaigns.schemas import Channel
-from app.collection import ingest, service
-from app.collection import repository as collection_repository
+from app.collection import ingest, service, submission, targets
 from app.collection.models import ResponseSource, SurveyDraft
 from app.collection.repository import DraftRow
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
-from app.core import ratelimit
+from app.core.cache import BoundedCache
 from app.core.config import Settings, SettingsDep, settings_of
-from app.core.db import SessionDep
-from app.core.errors import Forbidden
+from app.core.db import SessionDep, row_id
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.i18n import _, get_locale
-from app.core.security import keyed_hash
 from app.core.templating import render, templates
 
 api_router = APIRouter(prefix="/api/v1", tags=["collection"])
-
-
-def client_bucket(settings: Settings, request: Request, prefix: str) -> str:
-    """A per-client rate-limit bucket from a keyed hash whose salt rotates every day.
-
-    The address itself is never stored, and yesterday's buckets cannot be linked to today's.
-    """
-    day = datetime.now(UTC).date().isoformat()
-    address = request.client.host if request.client else "unknown"
-    return prefix + _bucket_hash(settings.secret_key, day, address)
-
-
-@lru_cache(maxsize=4096)
-def _bucket_hash(secret_key: str, day: str, address: str) -> str:
-    """The keyed hash of an address for a day (the day is part of the key: it rotates)."""
-    return keyed_hash(secret_key + day, address)
-
-
-def enforce_public_limit(session: SessionDep, settings: Settings, request: Request) -> str:
-    bucket = client_bucket(settings, request, "submit:")
-    ratelimit.enforce(
-        session,
-        bucket,
-        limit=settings.public_submissions_per_window,
-        window_seconds=settings.public_window_seconds,
-        message=_("Too many answers from this connection. Please try again in a few minutes."),
-    )
-    return bucket
 
 
 @api_router.get(
@@ -75,9 +43,6 @@ def api_campaign_survey(
     session: SessionDep, settings: SettingsDep, year: int, authority: str | None = None
 ) -> PublishedInstrument:
     """The questionnaire pinned by the campaign (open campaigns only)."""
-    from app.campaigns import repository as campaigns_repository
-    from app.core.errors import Conflict, NotFound
-
     campaign = campaigns_repository.get_by_year(session, organiser=settings.organiser, year=year)
     if campaign is None:
         raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="year")
@@ -87,7 +52,7 @@ def api_campaign_survey(
         )
         version = target.version
     else:
-        pins = campaigns_repository.pinned_instruments(session, campaign.id or 0)
+        pins = campaigns_repository.pinned_instruments(session, row_id(campaign))
         survey = next((v for _p, v in pins if v.kind == "survey"), None)
         if survey is None:
             raise Conflict(_("This campaign has no questionnaire yet."), field="year")
@@ -119,12 +84,30 @@ async def api_submit_response(request: Request, body: ResponseSubmission) -> Res
     Acknowledged only once the response is committed (group commit: ``app.collection.ingest``).
     """
     settings = settings_of(request)
-    bucket = client_bucket(settings, request, "submit:")
-    response_id, created = await ingest.accept_submission(
-        request.app.state.engine, settings, bucket, body
+    engine = request.app.state.engine
+    target = await targets.survey_target(
+        engine, organiser=settings.organiser, year=body.campaign, authority_code=body.authority
+    )
+    invitation_id = await submission.invitation_of_token(
+        engine, token=body.invitation, target=target, response_id=body.id
+    )
+    created = await submission.submit(
+        engine,
+        settings,
+        submission.Submission(
+            target=target,
+            response_id=body.id,
+            answers=body.answers,
+            source=ResponseSource.invitation if invitation_id else ResponseSource.api,
+            channel=body.channel.value if body.channel else None,
+            started_at=body.started_at,
+            invitation_id=invitation_id,
+        ),
+        limit=submission.client_limit(settings, request),
+        via=submission.Via.api,
     )
     return Response(
-        b'{"id":"' + str(response_id).encode() + b'"}',
+        b'{"id":"' + str(body.id).encode() + b'"}',
         status_code=201 if created else 200,
         media_type="application/json",
     )
@@ -193,8 +176,10 @@ def _path(request: Request, name: str, **params: Any) -> str:
 
 # The HTML of a question nobody has answered yet, with no error and no live refresh, depends
 # only on the published version (immutable), the item and the language: rendered once.
-_PRISTINE_ITEMS: dict[tuple[int, str, str, str], Markup] = {}
-_MAX_PRISTINE_ITEMS = 5000
+# Never stale: the key holds the version's content hash.
+_PRISTINE_ITEMS: BoundedCache[tuple[int, str, str, str], Markup] = BoundedCache(
+    "pristine questionnaire items", max_entries=5000
+)
 
 
 def _items_html(
@@ -214,7 +199,7 @@ def _items_html(
         pristine = (
             item.key not in answers and item.key not in errors and item.key not in controlling
         )
-        key = (target.version.id or 0, target.version.sha256, locale, item.key)
+        key = (row_id(target.version), target.version.sha256, locale, item.key)
         html = _PRISTINE_ITEMS.get(key) if pristine else None
         if html is None:
             html = Markup(
@@ -228,9 +213,7 @@ def _items_html(
                 )
             )
             if pristine:
-                if len(_PRISTINE_ITEMS) >= _MAX_PRISTINE_ITEMS:
-                    _PRISTINE_ITEMS.clear()
-                _PRISTINE_ITEMS[key] = html
+                _PRISTINE_ITEMS.put(key, html)
         rendered.append(html)
     return rendered
 
@@ -303,7 +286,7 @@ async def _target_of(
     request: Request, settings: Settings, year: int, code: str
 ) -> service.SurveyTarget:
     """The link's target: from the process's cache, else read in a worker thread."""
-    return await ingest.survey_target(
+    return await targets.survey_target(
         request.app.state.engine, organiser=settings.organiser, year=year, authority_code=code
     )
 
@@ -386,32 +369,19 @@ async def survey_page_submit(
     code: str,
     draft_id: uuid.UUID,
 ) -> Response:
-    """One page of the form: its answers join the server-side draft (group commit, like the
-    API's responses), then the next page, the page again with its errors, or the thanks.
+    """One page of the form, opened by the public link or by an invitation: its answers join
+    the server-side draft (group commit, like the API's responses), then the next page, the page
+    again with its errors, or — after the last page — the response through the one submission
+    door (``app.collection.submission``) and the thanks.
 
     Database work never runs on the event loop (reads in a worker thread, writes in the
-    writer's); a questionnaire opened by an invitation keeps its one-transaction path.
+    writer's).
     """
     settings = settings_of(request)  # (not a dependency: one less to solve per page)
     form = await request.form()
     engine = request.app.state.engine
     target = await _target_of(request, settings, year, code)
     state = await run_in_threadpool(_read_form_state, engine, draft_id, target)
-    if state.invited:
-        return await run_in_threadpool(
-            _page_submit_in_transaction, request, engine, settings, year, code, draft_id, form
-        )
-    return await _page_submit_public(request, settings, target, state, draft_id, form)
-
-
-async def _page_submit_public(
-    request: Request,
-    settings: Settings,
-    target: service.SurveyTarget,
-    state: service.FormState,
-    draft_id: uuid.UUID,
-    form: FormData,
-) -> Response:
     year, code = target.campaign.year, target.authority.code
     thanks = _path(request, "survey_thanks", year=year, code=code)
     if state.answered:
@@ -421,14 +391,15 @@ async def _page_submit_public(
         return RedirectResponse(thanks, status_code=303)
     canal = _channel(str(form.get("canal", "")))
     source = _source(str(form.get("src", "")))
-    service.require_public_link_allowed(target)
+    if not state.invited:
+        service.require_public_link_allowed(target)
     draft = state.draft
     answers, page_number = _answers_with_posted_page(target, draft, form)
     # Skip logic may add or remove pages once this page's answers are known.
     pages = surveys.form_pages(target.instrument, answers)
     page_number = min(page_number, len(pages))
     current = pages[page_number - 1]
-    writer = ingest.public_writer(request.app.state.engine, settings)
+    writer = ingest.public_writer(engine, settings)
     save = ingest.DraftSave(
         service.draft_values(
             draft_id=draft_id,
@@ -437,6 +408,7 @@ async def _page_submit_public(
             answers=answers,
             channel=canal,
             source=source,
+            invitation_id=state.invitation_id,
         )
     )
     base_url = _path(request, "survey_page", year=year, code=code, draft_id=draft_id)
@@ -460,23 +432,24 @@ async def _page_submit_public(
     )
     if refused_or_next is not None:
         return refused_or_next
-    # The last page: the response, its rate-limit hit and the draft's deletion in one
-    # transaction. Whatever refuses it, the draft keeps this page's answers.
-    bucket = client_bucket(settings, request, "submit:")
+    # The last page: the response, its rate-limit hit, the invitation's use and the draft's
+    # deletion in one transaction. Whatever refuses it, the draft keeps this page's answers.
+    completed = submission.Submission(
+        target=target,
+        response_id=draft_id,
+        answers=answers,
+        source=ResponseSource(save.values["source"]),  # the draft's, the invitation's or the link's
+        started_at=draft.started_at if draft else None,
+        invitation_id=state.invitation_id,
+        discard_draft=True,
+    )
     try:
-        ratelimit.LOCAL.check(
-            bucket,
-            limit=settings.public_submissions_per_window,
-            window_seconds=settings.public_window_seconds,
-            message=ingest.limit_message(),
-        )
-        values = service.prepare_response(
-            target=target,
-            response_id=draft_id,
-            answers=answers,
-            channel=None,
-            source=ResponseSource(draft.source) if draft else source,
-            started_at=draft.started_at if draft else None,
+        await submission.submit(
+            engine,
+            settings,
+            completed,
+            limit=submission.client_limit(settings, request),
+            via=submission.Via.form,
         )
     except service.InvalidAnswers as exc:
         # An earlier page no longer validates (e.g. its answers were edited elsewhere).
@@ -489,119 +462,6 @@ async def _page_submit_public(
     except Exception:
         await writer.submit(save)
         raise
-    outcome = await writer.submit(
-        ingest.Pending(
-            values,
-            bucket=bucket,
-            window_seconds=settings.public_window_seconds,
-            limit=settings.public_submissions_per_window,
-            discard_draft=True,
-        )
-    )
-    if outcome not in (ingest.Outcome.created, ingest.Outcome.replay):
-        await writer.submit(save)
-        if outcome is ingest.Outcome.invitations_only:
-            service.require_public_link_allowed(replace(target, invitations_only=True))
-        ingest.raise_for(outcome, target=target, year=year, code=code, settings=settings)
-    return RedirectResponse(thanks, status_code=303)
-
-
-def _page_submit_in_transaction(
-    request: Request,
-    engine: Engine,
-    settings: Settings,
-    year: int,
-    code: str,
-    draft_id: uuid.UUID,
-    form: FormData,
-) -> Response:
-    """The page of a questionnaire opened by an invitation: one transaction, as the draft,
-    the response and the invitation's use must agree."""
-    with Session(engine, expire_on_commit=False) as session:
-        response = _page_submit(request, session, settings, year, code, draft_id, form)
-        session.commit()
-    return response
-
-
-def _page_submit(
-    request: Request,
-    session: Session,
-    settings: Settings,
-    year: int,
-    code: str,
-    draft_id: uuid.UUID,
-    form: FormData,
-) -> Response:
-    target = _target(session, settings, year, code)
-    thanks = request.url_for("survey_thanks", year=year, code=target.authority.code).path
-    if collection_repository.get_response(session, draft_id) is not None:
-        return RedirectResponse(thanks, status_code=303)  # a double click or a replayed POST
-    if form.get("website"):
-        # The honeypot: only robots fill a field people cannot see. Nothing is stored.
-        return RedirectResponse(thanks, status_code=303)
-    canal = _channel(str(form.get("canal", "")))
-    source = _source(str(form.get("src", "")))
-    invitation = service.invitation_for_draft(session, draft_id=draft_id)
-    if invitation is None:
-        service.require_public_link_allowed(target)
-    draft = service.load_draft(session, draft_id=draft_id, target=target)
-    answers, page_number = _answers_with_posted_page(target, draft, form)
-    # Skip logic may add or remove pages once this page's answers are known.
-    pages = surveys.form_pages(target.instrument, answers)
-    page_number = min(page_number, len(pages))
-    current = pages[page_number - 1]
-    service.save_draft(
-        session,
-        draft_id=draft_id,
-        target=target,
-        answers=answers,
-        channel=canal,
-        source=source,
-        invitation=invitation,
-    )
-    base_url = request.url_for(
-        "survey_page", year=year, code=target.authority.code, draft_id=draft_id
-    ).path
-    if form.get("action") == "back":
-        return RedirectResponse(f"{base_url}?page={max(1, page_number - 1)}", status_code=303)
-    errors = _page_errors(target, current, answers)
-    refused_or_next = _refused_or_next_page(
-        request,
-        target,
-        draft_id=draft_id,
-        answers=answers,
-        errors=errors,
-        page_number=page_number,
-        page_count=len(pages),
-        base_url=base_url,
-        canal=canal,
-        source=source,
-    )
-    if refused_or_next is not None:
-        return refused_or_next
-    bucket = enforce_public_limit(session, settings, request)
-    try:
-        _response, created = service.submit_response(
-            session,
-            target=target,
-            response_id=draft_id,
-            answers=answers,
-            channel=None,
-            source=ResponseSource(draft.source) if draft else source,
-            started_at=draft.started_at if draft else None,
-        )
-    except service.InvalidAnswers as exc:
-        # An earlier page no longer validates (e.g. its answers were edited elsewhere).
-        first = exc.errors[0]["field"].removeprefix("answers.")
-        page_of = next(
-            (n for n, p in enumerate(pages, start=1) if first in {i.key for i in p.items}), 1
-        )
-        return RedirectResponse(f"{base_url}?page={page_of}", status_code=303)
-    if created:
-        ratelimit.record_hit(session, bucket, window_seconds=settings.public_window_seconds)
-    if invitation is not None:
-        service.mark_invitation_used(session, invitation=invitation, response_id=draft_id)
-    service.discard_draft(session, draft_id=draft_id)
     return RedirectResponse(thanks, status_code=303)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,16 +10,17 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import surveys
 from app.authorities.models import Authority
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
-from app.campaigns.schemas import Channel
 from app.campaigns.service import parse_config
 from app.collection import cache, repository
-from app.collection.models import Invitation, Response, ResponseSource, SurveyDraft
+from app.collection.models import Response, ResponseSource, SurveyDraft
+from app.core.db import row_id
 from app.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _, get_locale
 from app.core.security import hash_token, new_token
@@ -144,7 +143,7 @@ def _open_campaign(session: Session, *, organiser: str, year: int) -> _OpenCampa
         raise NotFound(_("There is no %(year)d campaign.") % {"year": year}, field="campaign")
     if campaign.state != CampaignState.open:
         raise campaign_closed(year)
-    version = repository.pinned_survey(session, campaign.id or 0)
+    version = repository.pinned_survey(session, row_id(campaign))
     opened = _OpenCampaign(
         campaign=cache.detached_copy(campaign),
         version=version,
@@ -160,7 +159,7 @@ def _load_candidacy(
 ) -> _Candidacy:
     """Read an authority's registered candidacy (raises NotFound as the link's answer)."""
     found = repository.candidate_authority(
-        session, campaign_id=opened.campaign.id or 0, authority_code=authority_code.upper()
+        session, campaign_id=row_id(opened.campaign), authority_code=authority_code.upper()
     )
     if found is None or found[1] != CandidateStatus.registered:
         raise not_a_candidate(authority_code, year)
@@ -235,90 +234,6 @@ def quality_flags(
     return flags
 
 
-def _content_sha256(target: SurveyTarget, channel: str | None, answers: dict[str, Any]) -> str:
-    payload = {
-        "campaign": target.campaign.id,
-        "authority": target.authority.code,
-        "channel": channel,
-        "answers": answers,
-    }
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _reconcile_channel(
-    instrument: surveys.Instrument, answers: dict[str, Any], channel: str | None
-) -> tuple[dict[str, Any], str | None]:
-    """The link's channel fills the questionnaire's channel item, and they must agree."""
-    channel_item = instrument.channel_item
-    if channel_item is None:
-        return answers, channel
-    answered = answers.get(channel_item.key)
-    if answered in (None, "") and channel is not None:
-        return {**answers, channel_item.key: channel}, channel
-    if channel is not None and answered is not None and answered != channel:
-        raise InvalidAnswers(
-            [
-                {
-                    "field": f"answers.{channel_item.key}",
-                    "code": "channel_mismatch",
-                    "message": _("The answer says %(answer)s but the channel is %(channel)s.")
-                    % {"answer": answered, "channel": channel},
-                }
-            ]
-        )
-    return answers, answered if isinstance(answered, str) else channel
-
-
-def prepare_response(
-    *,
-    target: SurveyTarget,
-    response_id: uuid.UUID,
-    answers: dict[str, Any],
-    channel: str | None,
-    source: ResponseSource,
-    started_at: datetime | None,
-) -> dict[str, Any]:
-    """Validate a submission and build the row to store (no database access).
-
-    Raises ``InvalidInput``/``InvalidAnswers`` for anything that must not be stored.
-    """
-    if channel is not None and channel not in {c.value for c in Channel}:
-        raise InvalidInput(
-            _("Unknown channel: %(channel)s.") % {"channel": channel}, field="channel"
-        )
-    answers, channel = _reconcile_channel(target.instrument, answers, channel)
-    clean, errors = validate_page(target.instrument, answers, section=None)
-    if errors:
-        raise InvalidAnswers(errors)
-    submitted_at = utcnow()
-    if started_at is not None and started_at > submitted_at:
-        started_at = None  # a client clock ahead of ours says nothing about speed
-    flags = quality_flags(
-        target.instrument, clean, started_at=started_at, submitted_at=submitted_at
-    )
-    profile = {
-        item.key: clean[item.key]
-        for item in target.instrument.weighting_variables
-        if item.key in clean
-    }
-    return {
-        "id": response_id,
-        "campaign_id": target.campaign.id,
-        "authority_code": target.authority.code,
-        "instrument_version_id": target.version.id,
-        "channel": channel,
-        "source": source.value,
-        "started_at": started_at,
-        "submitted_at": submitted_at,
-        "answers": clean,
-        "profile": profile or None,
-        "content_sha256": _content_sha256(target, channel, clean),
-        "quality_flags": flags,
-        "excluded": bool(flags),
-    }
-
-
 def response_conflict() -> Conflict:
     return Conflict(_("A different response was already received with this id."), field="id")
 
@@ -333,27 +248,23 @@ def submit_response(
     source: ResponseSource,
     started_at: datetime | None,
 ) -> tuple[Response, bool]:
-    """Store a response exactly once, in the caller's transaction. Returns (response, created).
+    """TEMPORARY (until the demo calls ``submission.submit_in_session``)."""
+    from app.collection import submission
 
-    A replay of the same id with the same content returns the stored response; the same id
-    with other content is a conflict. Concurrent replays are settled by the database's primary
-    key (insert-or-nothing), never by a read-then-write race. (The JSON API goes through the
-    group-commit writer of ``app.collection.ingest`` instead, with the same rules.)
-    """
-    values = prepare_response(
-        target=target,
-        response_id=response_id,
-        answers=answers,
-        channel=channel,
-        source=source,
-        started_at=started_at,
+    created = submission.submit_in_session(
+        session,
+        submission.Submission(
+            target=target,
+            response_id=response_id,
+            answers=answers,
+            channel=channel,
+            source=source,
+            started_at=started_at,
+        ),
     )
-    inserted = repository.insert_response_once(session, values)
     existing = repository.get_response(session, response_id)
     assert existing is not None
-    if not inserted and existing.content_sha256 != values["content_sha256"]:
-        raise response_conflict()
-    return existing, inserted
+    return existing, created
 
 
 # --- drafts: the multi-page form keeps its answers on the server ---------------------------
@@ -370,40 +281,17 @@ def load_draft(
     return draft
 
 
-def save_draft(
-    session: Session,
-    *,
-    draft_id: uuid.UUID,
-    target: SurveyTarget,
-    answers: dict[str, Any],
-    channel: str | None,
-    source: ResponseSource,
-    invitation: Invitation | None = None,
-) -> SurveyDraft:
-    draft = load_draft(session, draft_id=draft_id, target=target)
-    if draft is None:
-        draft = SurveyDraft(
-            id=draft_id,
-            campaign_id=target.campaign.id or 0,
-            authority_code=target.authority.code,
-            channel=channel,
-            source=ResponseSource.invitation.value if invitation else source.value,
-            invitation_id=invitation.id if invitation else None,
-        )
-    draft.answers = answers
-    draft.updated_at = utcnow()
-    session.add(draft)
-    session.flush()
-    return draft
-
-
 @dataclass(frozen=True)
 class FormState:
     """Where a questionnaire (a draft id in the form's URL) stands, read in one go."""
 
     answered: bool  # its response is stored: the form is over
     draft: repository.DraftRow | None  # its answers so far
-    invited: bool  # an invitation opened it
+    invitation_id: int | None  # the invitation that opened it
+
+    @property
+    def invited(self) -> bool:
+        return self.invitation_id is not None
 
 
 def read_form_state(
@@ -419,26 +307,31 @@ def read_form_state(
     if draft is not None:
         if draft.campaign_id != target.campaign.id or draft.authority_code != target.authority.code:
             raise NotFound(_("This questionnaire link does not match its authority."))
-        return FormState(answered=False, draft=draft, invited=draft.invitation_id is not None)
-    answered, invited = repository.answered_or_invited(connection, draft_id)
-    return FormState(answered=answered, draft=None, invited=invited and not answered)
+        return FormState(answered=False, draft=draft, invitation_id=draft.invitation_id)
+    answered, invitation_id = repository.answered_or_invitation(connection, draft_id)
+    return FormState(
+        answered=answered, draft=None, invitation_id=None if answered else invitation_id
+    )
 
 
 def draft_values(
     *,
     draft_id: uuid.UUID,
     target: SurveyTarget,
-    draft: SurveyDraft | repository.DraftRow | None,
+    draft: repository.DraftRow | None,
     answers: dict[str, Any],
     channel: str | None,
     source: ResponseSource,
+    invitation_id: int | None,
 ) -> dict[str, Any]:
-    """The row ``save_draft`` would store, for the group-commit writer's upsert (which only
-    replaces the answers and ``updated_at`` of an existing draft). No invitation here."""
+    """The draft row the group-commit writer upserts for a page of the form (an existing
+    draft keeps everything but its answers and ``updated_at``)."""
     now = utcnow()
+    if invitation_id is not None:
+        source = ResponseSource.invitation
     return {
         "id": draft_id,
-        "campaign_id": target.campaign.id or 0,
+        "campaign_id": row_id(target.campaign),
         "authority_code": target.authority.code,
         "channel": draft.channel if draft else channel,
         "source": draft.source if draft else source.value,
@@ -446,15 +339,8 @@ def draft_values(
         "started_at": draft.started_at if draft else now,
         "updated_at": now,
         "submitted": False,
-        "invitation_id": None,
+        "invitation_id": invitation_id,
     }
-
-
-def discard_draft(session: Session, *, draft_id: uuid.UUID) -> None:
-    """Once the response is stored its draft is deleted: answers are never kept twice."""
-    draft = repository.get_draft(session, draft_id)
-    if draft is not None:
-        session.delete(draft)
 
 
 # --- single-use invitations -----------------------------------------------------------------
@@ -482,7 +368,7 @@ def create_invitations(
             field="count",
         )
     candidate = campaigns_repository.get_candidate(
-        session, campaign.id or 0, authority_code.upper()
+        session, row_id(campaign), authority_code.upper()
     )
     if candidate is None or candidate.status != CandidateStatus.registered:
         raise InvalidInput(
@@ -513,10 +399,7 @@ def open_invitation(
     if invitation is None:
         raise NotFound(_("This invitation link is not valid."), field="invitation")
     if invitation.used_at is not None:
-        raise InvitationUsed(
-            _("You have already answered with this invitation. Thank you for your time!"),
-            field="invitation",
-        )
+        raise invitation_used()
     campaign = campaigns_repository.get(session, invitation.campaign_id)
     assert campaign is not None
     target = survey_target(
@@ -528,26 +411,41 @@ def open_invitation(
     return target, invitation.draft_id
 
 
-def invitation_for_draft(session: Session, *, draft_id: uuid.UUID) -> Invitation | None:
-    return repository.get_invitation_by_draft(session, draft_id)
+def invitation_used() -> InvitationUsed:
+    return InvitationUsed(
+        _("You have already answered with this invitation. Thank you for your time!"),
+        field="invitation",
+    )
 
 
-def refuse_without_invitation(target: SurveyTarget) -> None:
-    """For the API: an invitations-only campaign refuses a submission without a token."""
-    if target.invitations_only:
-        raise InvalidInput(
-            _("This campaign accepts answers through invitations only."), field="invitation"
-        )
-
-
-def check_invitation_token(
-    session: Session, *, token: str | None, target: SurveyTarget, response_id: uuid.UUID
-) -> Invitation | None:
-    """For the API: an invitation must match its campaign and authority and be unused."""
-    if token is None:
-        refuse_without_invitation(target)
+def invitations_only_error(target: SurveyTarget, *, public_link: bool) -> DomainError | None:
+    """The refusal of an invitations-only campaign to an answer without an invitation: the
+    public link's page says "use the link you received" (403); the API names the missing
+    ``invitation`` field (422)."""
+    if not target.invitations_only:
         return None
-    invitation = repository.get_invitation_by_hash(session, hash_token(token))
+    if public_link:
+        return Forbidden(
+            _("This questionnaire is for invited people only: please use the link you received.")
+        )
+    return InvalidInput(
+        _("This campaign accepts answers through invitations only."), field="invitation"
+    )
+
+
+def require_public_link_allowed(target: SurveyTarget) -> None:
+    error = invitations_only_error(target, public_link=True)
+    if error is not None:
+        raise error
+
+
+def invitation_id_of_token(
+    engine: Engine, *, token: str, target: SurveyTarget, response_id: uuid.UUID
+) -> int:
+    """An invitation token of the API, checked (read only): it must match the target's
+    campaign and authority, and not have been used by another response."""
+    with engine.connect() as connection:
+        invitation = repository.invitation_by_hash(connection, hash_token(token))
     if (
         invitation is None
         or invitation.campaign_id != target.campaign.id
@@ -555,27 +453,8 @@ def check_invitation_token(
     ):
         raise InvalidInput(_("This invitation link is not valid."), field="invitation")
     if invitation.used_at is not None and invitation.draft_id != response_id:
-        raise InvitationUsed(
-            _("You have already answered with this invitation. Thank you for your time!"),
-            field="invitation",
-        )
-    return invitation
-
-
-def mark_invitation_used(
-    session: Session, *, invitation: Invitation, response_id: uuid.UUID
-) -> None:
-    invitation.draft_id = response_id
-    if invitation.used_at is None:
-        invitation.used_at = utcnow()
-    session.add(invitation)
-
-
-def require_public_link_allowed(target: SurveyTarget) -> None:
-    if target.invitations_only:
-        raise Forbidden(
-            _("This questionnaire is for invited people only: please use the link you received.")
-        )
+        raise invitation_used()
+    return invitation.id
 
 
 # --- live collection figures (aggregates only) -----------------------------------------------
@@ -605,7 +484,7 @@ def collection_figures(
     authority_code: str | None,
     instrument: surveys.Instrument | None,
 ) -> CollectionFigures:
-    campaign_id = campaign.id or 0
+    campaign_id = row_id(campaign)
     per_channel = repository.responses_by(
         session, Response.channel, campaign_id=campaign_id, authority_code=authority_code
     )
@@ -650,7 +529,7 @@ def survey_instrument_of(session: Session, *, campaign: Campaign) -> surveys.Ins
     version = next(
         (
             v
-            for _p, v in campaigns_repository.pinned_instruments(session, campaign.id or 0)
+            for _p, v in campaigns_repository.pinned_instruments(session, row_id(campaign))
             if v.kind == "survey"
         ),
         None,

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from app.campaigns.models import Campaign
 from app.campaigns.service import transition
-from app.collection import cache, ingest, service
+from app.collection import cache, ingest, service, submission
 from app.collection.models import Response, ResponseSource, SurveyDraft
 from app.core import ratelimit
 from app.core.errors import TooManyRequests
@@ -45,15 +45,17 @@ def _pending(
     target = service.survey_target(
         session, organiser="Baromètre", year=OPEN_YEAR, authority_code="69123"
     )
-    values = service.prepare_response(
-        target=target,
-        response_id=response_id or uuid.uuid4(),
-        answers={**VALID_ANSWERS, **changes},
-        channel="guichet",
-        source=ResponseSource.api,
-        started_at=None,
+    pending = submission.prepare(
+        submission.Submission(
+            target=target,
+            response_id=response_id or uuid.uuid4(),
+            answers={**VALID_ANSWERS, **changes},
+            channel="guichet",
+            source=ResponseSource.api,
+        )
     )
-    return ingest.Pending(values, bucket=bucket, window_seconds=600)
+    pending.bucket = bucket
+    return pending
 
 
 def _rows(session: Session) -> list[Response]:
@@ -315,6 +317,7 @@ def test_a_draft_is_upserted_and_deleted_with_its_response(
                 answers=answers,
                 channel="guichet",
                 source=ResponseSource.qr,
+                invitation_id=None,
             )
         )
 
