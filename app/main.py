@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app import pages
 from app.accounts import routes as accounts_routes
-from app.authorities import routes as authorities_routes
+from app.accounts.dependencies import load_layout_user
 from app.campaigns import routes as campaigns_routes
 from app.collection import routes as collection_routes
 from app.core.config import Settings, get_settings
@@ -22,11 +22,13 @@ from app.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from app.core.security import csrf_protect
+from app.core.templating import set_layout_user_loader
 from app.instruments import routes as instruments_routes
 from app.jury import routes as jury_routes
 from app.missions import routes as missions_routes
 from app.posters import routes as posters_routes
 from app.publication import routes as publication_routes
+from app.registry import routes as registry_routes
 from app.results import routes as results_routes
 from app.reviews import routes as reviews_routes
 from app.scorecards import routes as scorecards_routes
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_db_engine(settings.database_url)
 
+    # Error pages show who is signed in too; core asks the accounts domain through this hook.
+    set_layout_user_loader(load_layout_user)
     install_error_handlers(app)
     # Added innermost first: the session must exist before the locale and the handlers use it.
     app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
@@ -86,8 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_routes.router)
     app.include_router(pages.router)
     app.include_router(accounts_routes.router)
-    app.include_router(authorities_routes.router)
-    app.include_router(authorities_routes.api_router)
+    app.include_router(registry_routes.router)
+    app.include_router(registry_routes.api_router)
     app.include_router(campaigns_routes.router)
     app.include_router(campaigns_routes.api_router)
     app.include_router(instruments_routes.router)

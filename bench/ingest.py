@@ -281,17 +281,21 @@ def api_one(codes: list[str], accepted_ids: list[str]) -> Any:
     return one
 
 
-def form_one(codes: list[str]) -> Any:
+def form_one(codes: list[str], requests_made: list[int] | None = None) -> Any:
     """The no-JavaScript browser: GET the first page, POST every page, follow each 303.
 
     Each response is a new citizen: a fresh cookie jar, kept through the questionnaire as a
-    browser keeps it (the session cookie the first page sets is sent back).
+    browser keeps it (the session cookie the first page sets is sent back). Every request
+    made is counted in ``requests_made[0]``.
     """
+    counter = requests_made if requests_made is not None else [0]
 
     async def one(conn: Connection, i: int) -> str | None:
+
         channel = CHANNELS[i % 2]  # guichet, telephone: with and without the skip-logic page
         start = f"/s/{YEAR}/{codes[i % len(codes)]}?canal={channel}&src=qr"
         jar: dict[str, str] = {}
+        counter[0] += 1
         status, _h, page = await conn.request("GET", start, cookies=jar)
         if status != 200:
             return f"start {status}"
@@ -308,6 +312,7 @@ def form_one(codes: list[str]) -> Any:
                 data["delay_kept"] = "yes"
             if 'name="reached"' in html:
                 data["reached"] = "yes"
+            counter[0] += 1
             status, headers, _b = await conn.request(
                 "POST",
                 action,
@@ -320,6 +325,7 @@ def form_one(codes: list[str]) -> Any:
             location = headers[b"location"].decode()
             if location.endswith("/merci"):
                 return None
+            counter[0] += 1
             status, _h, page = await conn.request("GET", location, cookies=jar)
             if status != 200:
                 return f"GET {location}: {status}"
@@ -484,19 +490,21 @@ async def drive(
         one=api_one(codes, accepted_ids),
         server_pid=server_pid,
     )
+    form_requests = [0]
     form = await run_phase(
         "form",
         port,
         connections=args.form_connections,
         budget=args.form_responses,
         seconds=args.seconds,
-        one=form_one(codes),
+        one=form_one(codes, form_requests),
         server_pid=server_pid,
     )
     return {
         "health": health,
         "api": api,
         "form": form,
+        "form_requests": form_requests[0],
         "warm_up_accepted": warm_api.ok + warm_form.ok,
     }
 
@@ -545,7 +553,17 @@ def bench_database(name: str, database_url: str, args: argparse.Namespace) -> di
                 # API's): what the measured ratio would be with the machine to itself.
                 "ratio_to_health_by_server_cpu": _cpu_ratio(health, api),
             },
-            "form": {**form.summary(), "completed_per_second": round(form.ok / form.elapsed, 1)},
+            "form": {
+                **form.summary(),
+                "completed_per_second": round(form.ok / form.elapsed, 1),
+                "requests_per_completed_questionnaire": (
+                    round(result["form_requests"] / form.ok, 2) if form.ok else None
+                ),
+            },
+            # What one citizen costs the server, whatever else the machine was doing: CPU
+            # milliseconds (all workers) per API submission and per completed questionnaire.
+            "server_cpu_ms_per_api_submission": api.summary()["server_cpu_ms_per_ok"],
+            "server_cpu_ms_per_completed_questionnaire": form.summary()["server_cpu_ms_per_ok"],
             # Every response the bench saw accepted (API 201s and completed forms, warm-up
             # included) must be stored exactly once: rows counted in the database afterwards.
             "rows_stored": stored,

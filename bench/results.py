@@ -57,14 +57,16 @@ def build(url: str) -> dict[str, Any]:
     import surveys
     from app.authorities.models import Authority
     from app.authorities.service import import_registry_file
+    from app.campaigns import repository as campaigns_repository
     from app.campaigns import service as campaigns_service
     from app.campaigns.models import Candidate
     from app.campaigns.schemas import CampaignConfig, CampaignCreate
     from app.cli import alembic_config
-    from app.core.db import create_db_engine
-    from app.demo import BUNDLED_REGISTRY
+    from app.core.db import create_db_engine, row_id
     from app.instruments.service import publish
-    from app.results.demo import add_visits, authority_quality
+    from bench.bulk import add_approved_visits
+    from demo.answers import authority_quality
+    from demo.editions import BUNDLED_REGISTRY
 
     started = time.perf_counter()
     command.upgrade(alembic_config(url), "head")
@@ -106,7 +108,7 @@ def build(url: str) -> dict[str, Any]:
             picked = rng.choice(len(codes), size=quota[key], replace=False)
             chosen += [(codes[i], key) for i in sorted(picked)]
         session.add_all(
-            Candidate(campaign_id=campaign.id or 0, authority_code=code, category=key)
+            Candidate(campaign_id=row_id(campaign), authority_code=code, category=key)
             for code, key in chosen
         )
         campaigns_service.pin_latest_versions(session, campaign=campaign, actor=None)
@@ -115,16 +117,14 @@ def build(url: str) -> dict[str, Any]:
         codes = sorted(code for code, _ in chosen)
         quality = authority_quality(codes, YEAR)
         survey_version = next(
-            v.id
-            for _, v in __import__("app.campaigns.repository", fromlist=["x"]).pinned_instruments(
-                session, campaign.id or 0
-            )
+            row_id(v)
+            for _, v in campaigns_repository.pinned_instruments(session, row_id(campaign))
             if v.kind == "survey"
         )
-        _bulk_responses(session, campaign.id or 0, survey_version or 0, codes, quality, rng)
+        _bulk_responses(session, row_id(campaign), survey_version, codes, quality, rng)
         session.commit()
         built_responses = time.perf_counter() - started
-        add_visits(session, campaign=campaign, rng=rng, codes=codes, quality=quality)
+        add_approved_visits(session, campaign=campaign, rng=rng, codes=codes, quality=quality)
         campaigns_service.transition(session, campaign=campaign, to_state="closed", actor=None)
         session.commit()
     engine.dispose()

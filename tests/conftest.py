@@ -23,6 +23,7 @@ from app.accounts.models import Role, User
 from app.campaigns.models import Campaign
 from app.cli import alembic_config
 from app.collection import cache as collection_cache
+from app.core import cache
 from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.core.i18n import set_locale
@@ -128,8 +129,10 @@ def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as db_session:
         yield db_session
     _empty_all_tables(engine)
-    # Cached survey targets and known rate-limit counts describe rows that are gone now.
+    # Cached survey targets and known rate-limit counts describe rows that are gone now, and
+    # every bounded cache may hold rows whose ids the next test reuses.
     collection_cache.reset()
+    cache.clear_all()
 
 
 @pytest.fixture(scope="session")

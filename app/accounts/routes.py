@@ -13,7 +13,7 @@ from app.accounts.dependencies import SESSION_USER_KEY, AdminUser, OptionalUser
 from app.accounts.models import Role, User
 from app.accounts.schemas import PasswordChoice, UserCreate
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, keep_changes
 from app.core.errors import NotFound
 from app.core.forms import field_errors
 from app.core.i18n import _
@@ -71,6 +71,7 @@ def login_submit(
         ),
     )
     if user is None:
+        keep_changes(request)  # the failure counts against the sign-in throttle
         return render(
             request,
             "accounts/login.html",

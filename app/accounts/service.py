@@ -14,6 +14,7 @@ from app.accounts.schemas import PasswordChoice, UserCreate
 from app.audit.models import record_audit
 from app.authorities import repository as authorities_repository
 from app.core import ratelimit
+from app.core.db import row_id
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.security import hash_password, hash_token, keyed_hash, new_token, verify_password
@@ -97,7 +98,7 @@ def create_invitation(
     token = new_token()
     invitation = AccountInvitation(
         token_hash=hash_token(token),
-        user_id=user.id or 0,
+        user_id=row_id(user),
         created_by_id=created_by.id if created_by else None,
         expires_at=utcnow() + timedelta(days=valid_days),
     )

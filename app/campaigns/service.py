@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from app.campaigns.models import (
     CandidateStatus,
 )
 from app.campaigns.schemas import CampaignConfig, CampaignCreate
+from app.core.db import row_id
 from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.timeutil import utcnow
@@ -116,6 +118,36 @@ def update_config(
     return config
 
 
+# A guard refuses a transition (raises a DomainError) when the campaign is not ready for it.
+# Domains above this one own the rules on their own data (the jury: every category decided
+# before deliberation ends) and register them here, so campaigns never imports them.
+TransitionGuard = Callable[[Session, Campaign], None]
+_GUARDS: dict[CampaignState, list[TransitionGuard]] = {}
+# These steps must never be taken unguarded: if the jury's rules were not loaded, refuse loudly.
+GUARDED_STATES = frozenset({CampaignState.deliberated, CampaignState.published})
+
+
+def guard_transition(
+    *states: CampaignState,
+) -> Callable[[TransitionGuard], TransitionGuard]:
+    """Register a function that must accept each move to one of ``states``."""
+
+    def register(guard: TransitionGuard) -> TransitionGuard:
+        for state in states:
+            if guard not in _GUARDS.setdefault(state, []):
+                _GUARDS[state].append(guard)
+        return guard
+
+    return register
+
+
+def _guards_for(target: CampaignState) -> list[TransitionGuard]:
+    guards = _GUARDS.get(target, [])
+    if target in GUARDED_STATES and not guards:
+        raise RuntimeError(f"No guard registered for the move to {target.value} (import app.jury)")
+    return guards
+
+
 def transition(
     session: Session,
     *,
@@ -144,7 +176,7 @@ def transition(
         raise Conflict(message, field="to_state")
     if target == CampaignState.open:
         registered = sum(
-            repository.count_candidates_by_category(session, campaign.id or 0).values()
+            repository.count_candidates_by_category(session, row_id(campaign)).values()
         )
         if registered == 0:
             raise Conflict(_("Register at least one candidate before opening the campaign."))
@@ -154,19 +186,10 @@ def transition(
                 _("Pin the instruments before opening the campaign: %(missing)s.")
                 % {"missing": ", ".join(missing)}
             )
-    if target in (CampaignState.deliberated, CampaignState.published):
-        # The jury's decisions are what deliberation produces and publication shows.
-        from app.jury.service import unsigned_categories
-
-        unsigned = unsigned_categories(session, campaign)
-        if unsigned:
-            raise Conflict(
-                _("Every category's decision must be signed first; still unsigned: %(keys)s.")
-                % {"keys": ", ".join(unsigned)},
-                field="to_state",
-            )
+    for guard in _guards_for(target):
+        guard(session, campaign)
     record = CampaignTransition(
-        campaign_id=campaign.id or 0,
+        campaign_id=row_id(campaign),
         from_state=current.value,
         to_state=target.value,
         actor_id=actor.id if actor else None,
@@ -214,13 +237,13 @@ def register_candidate(
     authority = authorities_repository.get(session, code)
     if authority is None:
         raise InvalidInput(_("No authority with code %(code)s.") % {"code": code}, field="code")
-    if repository.get_candidate(session, campaign.id or 0, code) is not None:
+    if repository.get_candidate(session, row_id(campaign), code) is not None:
         raise Conflict(
             _("%(name)s is already a candidate.") % {"name": authority.name}, field="code"
         )
     config = CampaignConfig.model_validate(campaign.config)
     candidate = Candidate(
-        campaign_id=campaign.id or 0,
+        campaign_id=row_id(campaign),
         authority_code=code,
         category=_category_or_error(config, authority),
     )
@@ -270,7 +293,7 @@ def import_candidates(
         raise InvalidInput(_("The file contains no authority code."), field="file")
     config = CampaignConfig.model_validate(campaign.config)
     authorities = authorities_repository.get_many(session, [code for _, code in codes])
-    already = repository.candidate_codes(session, campaign.id or 0, [code for _, code in codes])
+    already = repository.candidate_codes(session, row_id(campaign), [code for _, code in codes])
     errors: list[str] = []
     seen: set[str] = set()
     new_candidates: list[Candidate] = []
@@ -293,7 +316,7 @@ def import_candidates(
             continue
         seen.add(code)
         new_candidates.append(
-            Candidate(campaign_id=campaign.id or 0, authority_code=code, category=category)
+            Candidate(campaign_id=row_id(campaign), authority_code=code, category=category)
         )
     refuse_file(errors)
     session.add_all(new_candidates)
@@ -315,7 +338,7 @@ def withdraw_candidate(
     session: Session, *, campaign: Campaign, code: str, actor: User | None
 ) -> Candidate:
     _require_registration_open(campaign)
-    candidate = repository.get_candidate(session, campaign.id or 0, code)
+    candidate = repository.get_candidate(session, row_id(campaign), code)
     if candidate is None:
         raise NotFound(_("%(code)s is not a candidate of this campaign.") % {"code": code})
     candidate.status = CandidateStatus.withdrawn
@@ -345,7 +368,7 @@ def required_instruments(config: CampaignConfig) -> list[str]:
 
 
 def missing_instruments(session: Session, *, campaign: Campaign) -> list[str]:
-    pinned = repository.pinned_instruments(session, campaign.id or 0)
+    pinned = repository.pinned_instruments(session, row_id(campaign))
     kinds = {version.kind for _, version in pinned}
     keys = {version.key for _, version in pinned}
     required = required_instruments(parse_config(campaign.config))
@@ -371,15 +394,15 @@ def pin_instrument(
         raise InvalidInput(
             _("No published instrument with id %(id)d.") % {"id": version_id}, field="version_id"
         )
-    pin = repository.get_pin(session, campaign.id or 0, version.key)
+    pin = repository.get_pin(session, row_id(campaign), version.key)
     before = {"instrument_version_id": pin.instrument_version_id} if pin else None
     if pin is None:
         pin = CampaignInstrument(
-            campaign_id=campaign.id or 0,
+            campaign_id=row_id(campaign),
             instrument_key=version.key,
-            instrument_version_id=version.id or 0,
+            instrument_version_id=row_id(version),
         )
-    pin.instrument_version_id = version.id or 0
+    pin.instrument_version_id = row_id(version)
     pin.pinned_by_id = actor.id if actor else None
     pin.pinned_at = utcnow()
     session.add(pin)

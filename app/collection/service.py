@@ -238,38 +238,6 @@ def response_conflict() -> Conflict:
     return Conflict(_("A different response was already received with this id."), field="id")
 
 
-def submit_response(
-    session: Session,
-    *,
-    target: SurveyTarget,
-    response_id: uuid.UUID,
-    answers: dict[str, Any],
-    channel: str | None,
-    source: ResponseSource,
-    started_at: datetime | None,
-) -> tuple[Response, bool]:
-    """TEMPORARY (until the demo calls ``submission.submit_in_session``)."""
-    from app.collection import submission
-
-    created = submission.submit_in_session(
-        session,
-        submission.Submission(
-            target=target,
-            response_id=response_id,
-            answers=answers,
-            channel=channel,
-            source=source,
-            started_at=started_at,
-        ),
-    )
-    existing = repository.get_response(session, response_id)
-    assert existing is not None
-    return existing, created
-
-
-# --- drafts: the multi-page form keeps its answers on the server ---------------------------
-
-
 def load_draft(
     session: Session, *, draft_id: uuid.UUID, target: SurveyTarget
 ) -> SurveyDraft | None:

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -70,6 +70,9 @@ class Submission:
     invitation_id: int | None = None
     # The form's last page: its draft (same id) is deleted in the response's transaction.
     discard_draft: bool = False
+    # When it was received; None is now. Only a backfill in the caller's transaction (the
+    # demo's past edition) says otherwise: no request can choose it.
+    submitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def prepare(submission: Submission, *, limit: ClientLimit | None = None) -> inge
     clean, errors = service.validate_page(target.instrument, answers, section=None)
     if errors:
         raise InvalidAnswers(errors)
-    submitted_at = utcnow()
+    submitted_at = submission.submitted_at or utcnow()
     started_at = submission.started_at
     if started_at is not None and started_at > submitted_at:
         started_at = None  # a client clock ahead of ours says nothing about speed
@@ -269,13 +272,30 @@ def submit_in_session(
 ) -> bool:
     """:func:`submit` in the caller's transaction (the demo, the command line): the writer's
     own batch function on the session's connection; the caller's unit of work commits."""
+    return submit_many_in_session(session, [submission], limit=limit, via=via)[0]
+
+
+def submit_many_in_session(
+    session: Session,
+    submissions: Sequence[Submission],
+    *,
+    limit: ClientLimit | None = None,
+    via: Via = Via.api,
+) -> list[bool]:
+    """Several submissions as one batch of the writer's (in the caller's transaction): for
+    each, True when created, False for a replay; the first refusal is raised."""
     _check_known_limit(limit)
-    pending = prepare(submission, limit=limit)
-    [outcome] = ingest.write_batch(session.connection(), [pending])
-    error = refusal(outcome, target=submission.target, via=via, limit=limit)
-    if error is not None:
-        raise error
-    return outcome is ingest.Outcome.created
+    created: list[bool] = []
+    for start in range(0, len(submissions), ingest.MAX_BATCH):
+        chunk = submissions[start : start + ingest.MAX_BATCH]
+        batch: list[ingest.Item] = [prepare(given, limit=limit) for given in chunk]
+        outcomes = ingest.write_batch(session.connection(), batch)
+        for given, outcome in zip(chunk, outcomes, strict=True):
+            error = refusal(outcome, target=given.target, via=via, limit=limit)
+            if error is not None:
+                raise error
+            created.append(outcome is ingest.Outcome.created)
+    return created
 
 
 async def invitation_of_token(

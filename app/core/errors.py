@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.core.i18n import _
+
 
 class DomainError(Exception):
     """An expected refusal, shown to the user with its status code and message."""
@@ -59,8 +61,6 @@ def refuse_file(errors: list[str], *, field: str = "file") -> None:
     """
     if not errors:
         return
-    from app.core.i18n import _
-
     shown = errors[:MAX_REPORTED_LINE_ERRORS]
     if len(errors) > MAX_REPORTED_LINE_ERRORS:
         shown.append(_("… and %(count)d more.") % {"count": len(errors) - MAX_REPORTED_LINE_ERRORS})

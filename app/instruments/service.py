@@ -10,6 +10,8 @@ from sqlmodel import Session
 import surveys
 from app.accounts.models import User
 from app.audit.models import record_audit
+from app.core.cache import BoundedCache
+from app.core.db import row_id
 from app.core.errors import NotFound
 from app.core.i18n import _
 from app.instruments import repository
@@ -53,21 +55,19 @@ def publish(session: Session, *, instrument: surveys.Instrument, actor: User | N
 
 
 def load_published(version: InstrumentVersion) -> surveys.Instrument:
-    """The instrument exactly as published (what answers stored against it were checked with).
-
-    Published versions never change, so the parsed instrument is cached by (id, sha256).
-    """
-    key = (version.id or 0, version.sha256)
-    instrument = _PARSED.get(key)
-    if instrument is None:
-        instrument = surveys.instrument_from_dict(version.content)
-        if len(_PARSED) > 256:
-            _PARSED.clear()
-        _PARSED[key] = instrument
-    return instrument
+    """The instrument exactly as published (what answers stored against it were checked with)."""
+    return _PARSED.get_or_load(
+        (row_id(version), version.sha256),
+        lambda: surveys.instrument_from_dict(version.content),
+    )
 
 
-_PARSED: dict[tuple[int, str], surveys.Instrument] = {}
+# Never invalidated: a published version is immutable (a trigger refuses changes), and the key
+# holds its content hash as well as its id, so a test database whose ids restart cannot serve
+# another instrument under the same key. Parsed instruments are shared: nobody writes to them.
+_PARSED: BoundedCache[tuple[int, str], surveys.Instrument] = BoundedCache(
+    "parsed_instruments", max_entries=256
+)
 
 
 def get_version(session: Session, *, version_id: int) -> InstrumentVersion:

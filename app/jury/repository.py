@@ -6,6 +6,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
 from app.audit.models import AuditEvent
+from app.core.db import row_id
 from app.jury.models import AwardDecision, JuryComment, JuryConflict, JuryVote
 
 PRESIDENT_ACTION = "jury.president"
@@ -111,6 +112,6 @@ def users_by_id(session: Session, ids: set[int]) -> dict[int, User]:
     if not ids:
         return {}
     return {
-        user.id or 0: user
+        row_id(user): user
         for user in session.exec(select(User).where(col(User.id).in_(sorted(ids)))).all()
     }

@@ -14,14 +14,16 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, RequireRole
 from app.accounts.models import Role, User
-from app.campaigns.service import get_campaign
-from app.core.db import SessionDep
+from app.campaigns.service import get_campaign, parse_config
+from app.core.db import SessionDep, row_id
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.templating import flash, render
 from app.jury import repository, service
-from app.scorecards import repository as results_repository
-from app.scorecards import service as views
+from app.results import repository as results_repository
+from app.results.service import require_run
+from app.scorecards import repository as scorecards_repository
+from app.scorecards import svg, views
 
 router = APIRouter()
 
@@ -45,9 +47,9 @@ def _home_context(
     session: SessionDep, user: User, campaign_id: int, **overrides: Any
 ) -> dict[str, Any]:
     campaign = get_campaign(session, campaign_id=campaign_id)
-    config = views.campaign_config(campaign)
-    run = results_repository.current_run(session, campaign_id)
-    counts = results_repository.category_counts(session, run.id or 0) if run else {}
+    config = parse_config(campaign.config)
+    run = results_repository.current_run(session, campaign_id=campaign_id)
+    counts = results_repository.category_counts(session, run_id=row_id(run)) if run else {}
     decisions = {d.category: d for d in repository.decisions(session, campaign_id)}
     conflicts = repository.conflicts(
         session, campaign_id, None if user.role == Role.admin else user.id
@@ -111,7 +113,7 @@ def jury_conflict_declare(
     juror: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     campaign = get_campaign(session, campaign_id=campaign_id)
-    juror_id = user.id or 0
+    juror_id = row_id(user)
     if user.role == Role.admin:
         juror_id = int(juror) if juror.isdigit() else 0
     try:
@@ -142,16 +144,16 @@ def _category_context(
     request: Request, session: SessionDep, user: User, campaign_id: int, category: str
 ) -> dict[str, Any]:
     campaign = get_campaign(session, campaign_id=campaign_id)
-    config = views.campaign_config(campaign)
-    run = views.require_run(session, campaign)
+    config = parse_config(campaign.config)
+    run = require_run(session, campaign=campaign)
     sort = request.query_params.get("sort", "rank")
     descending = request.query_params.get("dir") == "desc"
     view = views.category_view(
         session, run=run, config=config, category=category, sort=sort, descending=descending
     )
     decision = repository.decision(session, campaign_id, category)
-    votes = repository.votes(session, run.id or 0, category)
-    comments = repository.comments(session, run.id or 0, category)
+    votes = repository.votes(session, row_id(run), category)
+    comments = repository.comments(session, row_id(run), category)
     people = repository.users_by_id(
         session,
         {v.juror_id for v in votes}
@@ -159,12 +161,12 @@ def _category_context(
         | ({decision.signed_by} if decision else set()),
     )
     my_conflicts = {
-        c.authority_code for c in repository.conflicts(session, campaign_id, user.id or 0)
+        c.authority_code for c in repository.conflicts(session, campaign_id, row_id(user))
     }
     president = repository.president_id(session, campaign_id)
     laureate = decision.laureate_code if decision else None
     names = {line.code: line.name for line in view.eligible + view.ineligible}
-    forest, funnel = views.category_plots(session, run, view, laureate=laureate)
+    forest, funnel = svg.category_plots(session, run, view, laureate=laureate)
     return {
         "campaign": campaign,
         "run": run,
@@ -309,7 +311,7 @@ def jury_candidate(
     card = views.get_scorecard(session, campaign=campaign, code=code, user=user)
     if card.category != category:
         raise NotFound(_("No candidate %(code)s in this category.") % {"code": code})
-    visits = results_repository.approved_visits(session, campaign_id, card.code)
+    visits = scorecards_repository.approved_visits(session, campaign_id, card.code)
     # The visits domain serves the jury the proofs of approved visits (the only ones listed).
     evidence_links = {
         item.id: request.url_for("evidence_download", evidence_id=str(item.id)).path
@@ -325,7 +327,7 @@ def jury_candidate(
             "visits": visits,
             "evidence_links": evidence_links,
             "remarks": views.visit_remarks(session, [visit for visit, _m, _e in visits]),
-            "profile_svg": views.scorecard_profile_svg(card, plot_id="profile"),
-            "conflicted": repository.has_conflict(session, campaign_id, user.id or 0, card.code),
+            "profile_svg": svg.scorecard_profile_svg(card, plot_id="profile"),
+            "conflicted": repository.has_conflict(session, campaign_id, row_id(user), card.code),
         },
     )

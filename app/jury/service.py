@@ -15,15 +15,17 @@ from app.accounts.models import Role, User
 from app.audit.models import record_audit
 from app.authorities import repository as authorities_repository
 from app.campaigns import repository as campaigns_repository
+from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign, CampaignState
+from app.core.db import row_id
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
 from app.jury import repository
 from app.jury.models import AwardDecision, JuryComment, JuryConflict, JuryVote
 from app.jury.repository import PRESIDENT_ACTION
+from app.results import repository as results_repository
 from app.results.models import RankRow, ScoringRun
-from app.scorecards import repository as results_repository
-from app.scorecards.service import campaign_config, require_run
+from app.results.service import require_run
 
 # Votes, comments and signatures happen while the campaign is scored (the jury deliberates on
 # its frozen run); conflicts may be declared from the moment the candidates are known.
@@ -48,7 +50,7 @@ def _require_deliberation(campaign: Campaign) -> None:
 
 
 def _require_unsigned(session: Session, campaign: Campaign, category: str) -> None:
-    if repository.decision(session, campaign.id or 0, category) is not None:
+    if repository.decision(session, row_id(campaign), category) is not None:
         raise Conflict(
             _("The decision of this category is signed: it can no longer change."),
             field="category",
@@ -56,15 +58,15 @@ def _require_unsigned(session: Session, campaign: Campaign, category: str) -> No
 
 
 def _require_category(session: Session, campaign: Campaign, category: str) -> None:
-    if category not in {c.key for c in campaign_config(campaign).categories}:
+    if category not in {c.key for c in campaigns_service.parse_config(campaign.config).categories}:
         raise NotFound(_("No category %(key)s in this campaign.") % {"key": category})
 
 
 def _deliberation_run(session: Session, campaign: Campaign) -> ScoringRun:
     """The current run, provided every decision already signed was signed on it: the jury
     works on one frozen run from the first signature to the last."""
-    run = require_run(session, campaign)
-    if any(d.run_id != run.id for d in repository.decisions(session, campaign.id or 0)):
+    run = require_run(session, campaign=campaign)
+    if any(d.run_id != run.id for d in repository.decisions(session, row_id(campaign))):
         raise Conflict(
             _(
                 "Decisions were signed on an earlier scoring run than the current one: "
@@ -74,8 +76,17 @@ def _deliberation_run(session: Session, campaign: Campaign) -> ScoringRun:
     return run
 
 
+def _open_category(session: Session, campaign: Campaign, category: str) -> ScoringRun:
+    """The run a vote, comment or signature in ``category`` rests on, while the jury still
+    deliberates there (409 otherwise)."""
+    _require_deliberation(campaign)
+    run = _deliberation_run(session, campaign)
+    _require_unsigned(session, campaign, category)
+    return run
+
+
 def _eligible_candidate(session: Session, run: ScoringRun, category: str, code: str) -> RankRow:
-    rank = results_repository.rank_row(session, run.id or 0, code)
+    rank = results_repository.rank_row(session, run_id=row_id(run), code=code)
     if rank is None or rank.category != category:
         raise InvalidInput(
             _("%(code)s is not a candidate of this category.") % {"code": code}, field="code"
@@ -90,16 +101,16 @@ def _eligible_candidate(session: Session, run: ScoringRun, category: str, code: 
 
 
 def president_id(session: Session, campaign: Campaign) -> int | None:
-    return repository.president_id(session, campaign.id or 0)
+    return repository.president_id(session, row_id(campaign))
 
 
 def assign_president(session: Session, *, campaign: Campaign, user_id: int, actor: User) -> User:
     user = session.get(User, user_id)
     if user is None or user.role != Role.jury or not user.is_active:
         raise InvalidInput(_("Choose an active jury member."), field="president")
-    if repository.decisions(session, campaign.id or 0):
+    if repository.decisions(session, row_id(campaign)):
         raise Conflict(_("A decision is already signed: the president can no longer change."))
-    before = repository.president_id(session, campaign.id or 0)
+    before = repository.president_id(session, row_id(campaign))
     record_audit(
         session,
         actor=actor,
@@ -131,16 +142,16 @@ def declare_conflict(
     if juror is None or juror.role != Role.jury:
         raise InvalidInput(_("Choose a jury member."), field="juror")
     code = code.strip().upper()
-    if campaigns_repository.get_candidate(session, campaign.id or 0, code) is None:
+    if campaigns_repository.get_candidate(session, row_id(campaign), code) is None:
         raise InvalidInput(
             _("%(code)s is not a candidate of the %(year)d campaign.")
             % {"code": code, "year": campaign.year},
             field="code",
         )
-    if repository.has_conflict(session, campaign.id or 0, juror_id, code):
+    if repository.has_conflict(session, row_id(campaign), juror_id, code):
         raise Conflict(_("This conflict is already declared."), field="code")
     conflict = JuryConflict(
-        campaign_id=campaign.id or 0, juror_id=juror_id, authority_code=code, reason=reason
+        campaign_id=row_id(campaign), juror_id=juror_id, authority_code=code, reason=reason
     )
     session.add(conflict)
     session.flush()
@@ -168,21 +179,19 @@ def cast_vote(
     if juror.role != Role.jury:
         raise Forbidden(_("Only jury members vote."))
     _require_category(session, campaign, category)
-    _require_deliberation(campaign)
-    run = _deliberation_run(session, campaign)
-    _require_unsigned(session, campaign, category)
+    run = _open_category(session, campaign, category)
     code = code.strip().upper()
-    if repository.has_conflict(session, campaign.id or 0, juror.id or 0, code):
+    if repository.has_conflict(session, row_id(campaign), row_id(juror), code):
         raise Forbidden(
             _("You declared a conflict of interest with %(code)s: you cannot vote for it.")
             % {"code": code}
         )
     _eligible_candidate(session, run, category, code)
-    vote = repository.vote_of(session, run.id or 0, category, juror.id or 0)
+    vote = repository.vote_of(session, row_id(run), category, row_id(juror))
     before = {"authority_code": vote.authority_code, "comment": vote.comment} if vote else None
     if vote is None:
         vote = JuryVote(
-            run_id=run.id or 0, category=category, juror_id=juror.id or 0, authority_code=code
+            run_id=row_id(run), category=category, juror_id=row_id(juror), authority_code=code
         )
     vote.authority_code = code
     vote.comment = comment
@@ -210,24 +219,22 @@ def add_comment(
     code: str | None = None,
 ) -> JuryComment:
     _require_category(session, campaign, category)
-    _require_deliberation(campaign)
-    run = _deliberation_run(session, campaign)
-    _require_unsigned(session, campaign, category)
+    run = _open_category(session, campaign, category)
     body = body.strip()
     if not body:
         raise InvalidInput(_("Write the comment."), field="body")
     if code:
         code = code.strip().upper()
-        rank = results_repository.rank_row(session, run.id or 0, code)
+        rank = results_repository.rank_row(session, run_id=row_id(run), code=code)
         if rank is None or rank.category != category:
             raise InvalidInput(
                 _("%(code)s is not a candidate of this category.") % {"code": code}, field="code"
             )
     comment = JuryComment(
-        run_id=run.id or 0,
+        run_id=row_id(run),
         category=category,
         authority_code=code or None,
-        author_id=author.id or 0,
+        author_id=row_id(author),
         body=body,
     )
     session.add(comment)
@@ -246,7 +253,9 @@ def add_comment(
 def justification_required(session: Session, run: ScoringRun, category: str, laureate: str) -> bool:
     """When the laureate is not the point leader, or the top-1 set is a statistical tie."""
     ranks = [
-        row for row in results_repository.rank_rows(session, run.id or 0, category) if row.eligible
+        row
+        for row in results_repository.rank_rows(session, run_id=row_id(run), category=category)
+        if row.eligible
     ]
     top1 = [row for row in ranks if row.in_top1_set]
     leaders = {row.authority_code for row in ranks if row.rank == 1}
@@ -265,14 +274,12 @@ def sign_decision(
     _require_category(session, campaign, category)
     if (
         president.role != Role.jury
-        or repository.president_id(session, campaign.id or 0) != president.id
+        or repository.president_id(session, row_id(campaign)) != president.id
     ):
         raise Forbidden(_("Only the president of the jury signs the decisions."))
-    _require_deliberation(campaign)
-    run = _deliberation_run(session, campaign)
-    _require_unsigned(session, campaign, category)
+    run = _open_category(session, campaign, category)
     laureate = laureate.strip().upper()
-    if repository.has_conflict(session, campaign.id or 0, president.id or 0, laureate):
+    if repository.has_conflict(session, row_id(campaign), row_id(president), laureate):
         raise Forbidden(
             _("You declared a conflict of interest with %(code)s.") % {"code": laureate}
         )
@@ -287,12 +294,12 @@ def sign_decision(
             field="justification",
         )
     decision = AwardDecision(
-        campaign_id=campaign.id or 0,
-        run_id=run.id or 0,
+        campaign_id=row_id(campaign),
+        run_id=row_id(run),
         category=category,
         laureate_code=laureate,
         justification=justification,
-        signed_by=president.id or 0,
+        signed_by=row_id(president),
     )
     session.add(decision)
     session.flush()
@@ -312,13 +319,25 @@ def sign_decision(
     return decision
 
 
+@campaigns_service.guard_transition(CampaignState.deliberated, CampaignState.published)
+def require_signed_decisions(session: Session, campaign: Campaign) -> None:
+    """Deliberation ends, and results are published, only once every category is decided."""
+    unsigned = unsigned_categories(session, campaign)
+    if unsigned:
+        raise Conflict(
+            _("Every category's decision must be signed first; still unsigned: %(keys)s.")
+            % {"keys": ", ".join(unsigned)},
+            field="to_state",
+        )
+
+
 def unsigned_categories(session: Session, campaign: Campaign) -> list[str]:
     """Categories of the current run with at least one eligible candidate and no signed decision."""
-    run = results_repository.current_run(session, campaign.id or 0)
+    run = results_repository.current_run(session, campaign_id=row_id(campaign))
     if run is None:
         return []
-    counts = results_repository.category_counts(session, run.id or 0)
-    signed = {d.category for d in repository.decisions(session, campaign.id or 0)}
+    counts = results_repository.category_counts(session, run_id=row_id(run))
+    signed = {d.category for d in repository.decisions(session, row_id(campaign))}
     return sorted(
         key for key, (_total, eligible) in counts.items() if eligible and key not in signed
     )

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 from app.accounts.models import Role, User
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign
+from app.core.db import row_id
 from app.missions.models import (
     UNSUBMITTED_STATES,
     Mission,
@@ -180,7 +181,7 @@ def missions_by_id(session: Session, campaign_id: int, ids: Iterable[int]) -> di
                 col(Mission.id).in_(wanted[start : start + 900]),
             )
         ).all():
-            found[mission.id or 0] = mission
+            found[row_id(mission)] = mission
     return found
 
 

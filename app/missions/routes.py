@@ -13,7 +13,7 @@ from app.accounts.models import Role, User
 from app.campaigns.models import CampaignState
 from app.campaigns.schemas import Channel
 from app.campaigns.service import get_campaign, parse_config
-from app.core.db import SessionDep
+from app.core.db import SessionDep, row_id
 from app.core.errors import DomainError, InvalidInput
 from app.core.forms import field_errors
 from app.core.i18n import _
@@ -209,7 +209,7 @@ def mission_reassign(
 
 @router.get("/me/missions", name="my_missions")
 def my_missions(request: Request, session: SessionDep, shopper: ShopperUser) -> Response:
-    rows = repository.missions_of_shopper(session, shopper.id or 0)
+    rows = repository.missions_of_shopper(session, row_id(shopper))
     return render(request, "missions/my_missions.html", {"rows": rows})
 
 
@@ -239,7 +239,7 @@ def _conflicts_page(
         request,
         "missions/conflicts.html",
         {
-            "conflicts": repository.conflicts_of(session, shopper.id or 0),
+            "conflicts": repository.conflicts_of(session, row_id(shopper)),
             "code": code,
             "errors": errors or {},
         },

@@ -17,6 +17,7 @@ from app.authorities.models import Authority
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
 from app.campaigns.service import parse_config
+from app.core.db import row_id
 from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.timeutil import utcnow
@@ -46,7 +47,7 @@ def add_scenario(
     session: Session, *, campaign: Campaign, data: ScenarioCreate, actor: User | None
 ) -> Scenario:
     _require_planning_open(campaign)
-    campaign_id = campaign.id or 0
+    campaign_id = row_id(campaign)
     if repository.get_scenario_by_key(session, campaign_id, data.channel.value, data.key):
         raise Conflict(
             _("This campaign already has a scenario %(key)s on that channel.") % {"key": data.key},
@@ -89,7 +90,7 @@ def generate_missions(
 ) -> GenerationReport:
     """Plan every mission of the campaign; a regeneration replaces only unreported missions."""
     _require_planning_open(campaign)
-    campaign_id = campaign.id or 0
+    campaign_id = row_id(campaign)
     existing = repository.count_missions(session, campaign_id)
     if existing and not regenerate:
         raise Conflict(
@@ -119,10 +120,10 @@ def generate_missions(
     ]
     if not candidates:
         raise Conflict(_("Register candidates before generating missions."))
-    shoppers = [user.id or 0 for user in repository.active_shoppers(session)]
+    shoppers = [row_id(user) for user in repository.active_shoppers(session)]
     scenario_ids: dict[str, list[int]] = {}
     for scenario in repository.scenarios(session, campaign_id):
-        scenario_ids.setdefault(scenario.channel, []).append(scenario.id or 0)
+        scenario_ids.setdefault(scenario.channel, []).append(row_id(scenario))
     try:
         planned = plan_missions(
             candidates=candidates,
@@ -199,7 +200,7 @@ def _reassignment_problem(session: Session, mission: Mission, shopper: User | No
             "state": _(mission.state),
         }
     if shopper is not None and repository.has_conflict(
-        session, shopper.id or 0, mission.authority_code
+        session, row_id(shopper), mission.authority_code
     ):
         return _("%(shopper)s declared a conflict with %(code)s.") % {
             "shopper": shopper.email,
@@ -227,7 +228,7 @@ def reassign_mission(
 ) -> Mission:
     """Give a mission to another shopper (None: back to the pool); refused if conflicted."""
     _require_planning_open(campaign)
-    mission = repository.get_mission(session, campaign.id or 0, mission_id)
+    mission = repository.get_mission(session, row_id(campaign), mission_id)
     if mission is None:
         raise NotFound(_("No mission %(id)d in this campaign.") % {"id": mission_id})
     shopper = _shopper(session, shopper_id) if shopper_id is not None else None
@@ -253,7 +254,7 @@ def export_assignments(session: Session, *, campaign: Campaign) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(ASSIGNMENT_COLUMNS)
-    for row in repository.mission_rows(session, campaign.id or 0):
+    for row in repository.mission_rows(session, row_id(campaign)):
         mission = row.mission
         writer.writerow(
             [
@@ -298,7 +299,7 @@ def import_reassignments(
     if not rows:
         raise InvalidInput(_("The file contains no assignment."), field="file")
     ids = [int(text) for _line, text, _email in rows if text.isdigit()]
-    missions = repository.missions_by_id(session, campaign.id or 0, ids)
+    missions = repository.missions_by_id(session, row_id(campaign), ids)
     errors: list[str] = []
     changes: list[tuple[Mission, User | None]] = []
     seen: Counter[int] = Counter()
@@ -311,8 +312,8 @@ def import_reassignments(
                 % {"line": line, "id": mission_text or "∅"}
             )
             continue
-        seen[mission.id or 0] += 1
-        if seen[mission.id or 0] > 1:
+        seen[row_id(mission)] += 1
+        if seen[row_id(mission)] > 1:
             errors.append(
                 _("Line %(line)d: mission %(id)d appears twice.") % {"line": line, "id": mission.id}
             )
@@ -362,14 +363,14 @@ def declare_conflict(session: Session, *, shopper: User, code: str) -> tuple[Sho
     authority = authorities_repository.get(session, code)
     if authority is None:
         raise InvalidInput(_("No authority with code %(code)s.") % {"code": code}, field="code")
-    if repository.has_conflict(session, shopper.id or 0, code):
+    if repository.has_conflict(session, row_id(shopper), code):
         raise Conflict(
             _("You already declared a conflict with %(name)s.") % {"name": authority.name},
             field="code",
         )
-    conflict = ShopperConflict(user_id=shopper.id or 0, authority_code=code)
+    conflict = ShopperConflict(user_id=row_id(shopper), authority_code=code)
     session.add(conflict)
-    released = repository.open_missions_of_shopper_at(session, shopper.id or 0, code)
+    released = repository.open_missions_of_shopper_at(session, row_id(shopper), code)
     for mission in released:
         _set_shopper(mission, None)
         session.add(mission)
@@ -388,7 +389,7 @@ def declare_conflict(session: Session, *, shopper: User, code: str) -> tuple[Sho
 def shopper_mission(
     session: Session, *, shopper: User, mission_id: int
 ) -> tuple[Mission, Authority, Scenario | None, Campaign]:
-    found = repository.mission_of_shopper(session, mission_id, shopper.id or 0)
+    found = repository.mission_of_shopper(session, mission_id, row_id(shopper))
     if found is None:
         raise NotFound(_("No mission %(id)d among yours.") % {"id": mission_id})
     return found

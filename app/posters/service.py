@@ -22,6 +22,7 @@ from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign, CampaignState, CandidateStatus
 from app.campaigns.schemas import Channel
+from app.core.db import row_id
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.templating import templates
@@ -107,7 +108,7 @@ def get_poster(
     if campaign.organiser != organiser:
         # The public link resolves campaigns of this site's organiser only.
         raise NotFound(_("This campaign has no public survey link on this site."))
-    candidate = campaigns_repository.get_candidate(session, campaign.id or 0, code)
+    candidate = campaigns_repository.get_candidate(session, row_id(campaign), code)
     authority = authorities_repository.get(session, code) if candidate else None
     if candidate is None or authority is None or candidate.status != CandidateStatus.registered:
         raise NotFound(

@@ -15,7 +15,7 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.templating import render
 from app.publication import service
-from app.scorecards.service import forest_svg
+from app.scorecards.svg import forest_svg
 
 router = APIRouter()
 

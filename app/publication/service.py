@@ -48,16 +48,19 @@ from sqlmodel import Session
 from app import plots
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState
+from app.campaigns.service import parse_config
+from app.core.db import row_id
 from app.core.errors import NotFound
 from app.core.i18n import _
 from app.jury import repository as jury_repository
 from app.jury.models import AwardDecision
-from app.results.models import ScoreLevel, ScoringRun
-from app.scorecards import repository
-from app.scorecards.service import (
+from app.results import repository as results_repository
+from app.results.compute import ScoreLevel
+from app.results.models import RANK_POSITION_COLUMNS, SCORE_ESTIMATE_COLUMNS, ScoringRun
+from app.scorecards.svg import score_box
+from app.scorecards.views import (
     SUPPRESSED_FLAGS,
     CategoryView,
-    campaign_config,
     category_labels,
     category_stats,
     category_view,
@@ -78,22 +81,13 @@ OPEN_DATA_COLUMNS = [
     "category",
     "level",
     "key",
-    "estimate",
-    "se",
-    "df",
-    "ci_low",
-    "ci_high",
+    *SCORE_ESTIMATE_COLUMNS,
     "confidence_level",
     "n",
     "n_eff",
     "flags",
     "eligible",
-    "rank",
-    "rank_low",
-    "rank_high",
-    "in_top1_set",
-    "in_top3_set",
-    "p_best",
+    *RANK_POSITION_COLUMNS,
     "laureate",
 ]
 
@@ -109,10 +103,10 @@ def get_published(session: Session, *, organiser: str, year: int) -> Published:
     campaign = campaigns_repository.get_by_year(session, organiser=organiser, year=year)
     if campaign is None or campaign.state != CampaignState.published:
         raise NotFound(_("The results of %(year)d are not published.") % {"year": year})
-    run = repository.current_run(session, campaign.id or 0)
+    run = results_repository.current_run(session, campaign_id=row_id(campaign))
     if run is None:
         raise NotFound(_("The results of %(year)d are not published.") % {"year": year})
-    decisions = {d.category: d for d in jury_repository.decisions(session, campaign.id or 0)}
+    decisions = {d.category: d for d in jury_repository.decisions(session, row_id(campaign))}
     return Published(campaign=campaign, run=run, decisions=decisions)
 
 
@@ -128,8 +122,8 @@ class Laureate:
 
 
 def laureates(session: Session, published: Published) -> list[Laureate]:
-    labels = category_labels(campaign_config(published.campaign))
-    names = repository.authority_names(
+    labels = category_labels(parse_config(published.campaign.config))
+    names = results_repository.authority_names(
         session, [d.laureate_code for d in published.decisions.values()]
     )
     result = []
@@ -137,7 +131,7 @@ def laureates(session: Session, published: Published) -> list[Laureate]:
         decision = published.decisions.get(key)
         if decision is None:
             continue
-        rows = repository.rank_rows(session, published.run.id or 0, key)
+        rows = results_repository.rank_rows(session, run_id=row_id(published.run), category=key)
         own = next((row for row in rows if row.authority_code == decision.laureate_code), None)
         result.append(
             Laureate(
@@ -155,8 +149,9 @@ def laureates(session: Session, published: Published) -> list[Laureate]:
 
 def distribution(session: Session, published: Published) -> tuple[list[plots.BoxRow], str]:
     """Per category five-number summaries of the ranked scores, and the national one first."""
-    labels = category_labels(campaign_config(published.campaign))
-    rows = [row for row in repository.rank_rows(session, published.run.id or 0) if row.eligible]
+    labels = category_labels(parse_config(published.campaign.config))
+    ranks = results_repository.rank_rows(session, run_id=row_id(published.run))
+    rows = [row for row in ranks if row.eligible]
     boxes = []
     groups: list[tuple[str, str, list[float]]] = [
         ("national", _("All categories"), [r.estimate for r in rows if r.estimate is not None])
@@ -165,21 +160,9 @@ def distribution(session: Session, published: Published) -> tuple[list[plots.Box
         values = [r.estimate for r in rows if r.category == key and r.estimate is not None]
         groups.append((key, label, values))
     for key, label, values in groups:
-        stats = category_stats(values)
-        if stats.count == 0 or stats.median is None:
-            continue
-        boxes.append(
-            plots.BoxRow(
-                key=key,
-                label=label,
-                minimum=stats.worst or 0.0,
-                q1=stats.q1 or 0.0,
-                median=stats.median,
-                q3=stats.q3 or 0.0,
-                maximum=stats.best or 0.0,
-                count=stats.count,
-            )
-        )
+        box = score_box(category_stats(values), key=key, label=label)
+        if box is not None:
+            boxes.append(box)
     svg = plots.distribution_plot(
         boxes,
         plot_id="distribution",
@@ -195,7 +178,10 @@ def distribution(session: Session, published: Published) -> tuple[list[plots.Box
 
 def published_category(session: Session, published: Published, category: str) -> CategoryView:
     return category_view(
-        session, run=published.run, config=campaign_config(published.campaign), category=category
+        session,
+        run=published.run,
+        config=parse_config(published.campaign.config),
+        category=category,
     )
 
 
@@ -209,10 +195,10 @@ def _cell(value: Any) -> Any:
 
 def open_data_rows(session: Session, published: Published) -> list[dict[str, Any]]:
     laureate_codes = {d.laureate_code for d in published.decisions.values()}
-    level = campaign_config(published.campaign).confidence_level
+    level = parse_config(published.campaign.config).confidence_level
     rows = []
-    for score, rank, name in repository.published_scores(
-        session, published.run.id or 0, OPEN_DATA_LEVELS
+    for score, rank, name in results_repository.published_scores(
+        session, run_id=row_id(published.run), levels=OPEN_DATA_LEVELS
     ):
         suppressed = bool(SUPPRESSED_FLAGS & set(score.flags))
         eligible = bool(rank and rank.eligible)

@@ -10,16 +10,20 @@ What goes in (ARCHITECTURE.md, "How scoring runs"):
   campaign's missions; visits received, with issues or rejected never count;
 - the pinned instrument versions and the campaign configuration.
 
-Responses are the bulk (a national edition has about a million): they are read with raw SQL
-in chunks, only the scored items are extracted by the database (``json_extract`` on SQLite,
-``->`` on PostgreSQL) and parsed by numpy, never as one Python dict per response. Item
-scores come from ``surveys.item_score`` applied to each distinct answer value of each item.
+Responses are the bulk (a national edition has about a million): they are read in chunks,
+only the scored items are extracted by the database (one JSON array text per response, see
+:func:`app.results.repository.answer_values`) and parsed by numpy, never as one Python dict
+per response. Item scores come from ``surveys.item_score`` applied to each distinct answer
+value of each item.
 Visits are few (tens of thousands) and are scored one by one by ``surveys.submission_scores``
 (knock-outs, delays in working days, node coverage).
 
 ``inputs_sha256`` is a sha256 over a canonical serialisation: configuration, instrument
 versions, candidates, then responses and visits sorted by id with their content hashes and
 the flattened values actually used.
+
+The queries are in :mod:`app.results.repository`; the typed inputs (:class:`ScoringInputs`)
+are defined by :mod:`app.results.compute`, which takes them.
 """
 
 from __future__ import annotations
@@ -32,8 +36,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,89 +44,29 @@ import numpy as np
 from sqlmodel import Session
 
 import surveys
+from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign
 from app.campaigns.schemas import CampaignConfig
+from app.campaigns.service import parse_config
+from app.core.db import row_id
 from app.instruments.models import InstrumentVersion
 from app.instruments.service import load_published
+from app.results import repository
+from app.results.compute import Progress, ScoringInputs, SurveyItem, VisitTable
+from app.results.visit_scores import VisitScore, score_visits
 
 INPUTS_FORMAT = "barometre-scoring-inputs/1"
 CHUNK_ROWS = 100_000
 _STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-Progress = Callable[[int, str], None]
-
-
-@dataclass(frozen=True)
-class SurveyItem:
-    key: str
-    weight: float
-    theme: str | None
-
-
-@dataclass(frozen=True)
-class VisitTable:
-    """Approved visits, one entry per visit, aligned arrays."""
-
-    ids: list[str]
-    candidate: np.ndarray  # index into ScoringInputs.codes
-    channel: np.ndarray  # channel code (object array)
-    score: np.ndarray  # channel score of the visit 0–100 (0 after a knock-out), NaN if missing
-    knocked_out: np.ndarray  # bool
-    themes: dict[str, np.ndarray]  # theme key → score of the visit's theme node (NaN: absent)
-    items: dict[str, np.ndarray]  # "grid-key:item" → item score (NaN: missing)
-
-
-@dataclass(frozen=True)
-class ScoringInputs:
-    campaign_id: int
-    year: int
-    config: CampaignConfig
-    # Candidates (sorted by authority code) and their categories.
-    codes: list[str]
-    categories: list[str]
-    # Survey: one row per valid response.
-    survey_key: str
-    survey_items: list[SurveyItem]
-    themes: list[str]  # survey theme keys
-    response_candidate: np.ndarray  # int32 index into codes
-    item_scores: np.ndarray  # (n responses, n survey items) 0–100, NaN missing
-    visits: VisitTable
-    instruments: list[dict[str, Any]]  # key, version, sha256 of each pinned version
-    counts: dict[str, Any] = field(default_factory=dict)
-    inputs_sha256: str = ""
-
-    @property
-    def n_responses(self) -> int:
-        return int(self.item_scores.shape[0])
 
 
 def _config_json(config: CampaignConfig) -> str:
     return json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _pinned(session: Session, campaign_id: int) -> list[InstrumentVersion]:
-    from app.campaigns import repository as campaigns_repository
-
-    return [version for _, version in campaigns_repository.pinned_instruments(session, campaign_id)]
-
-
-def _candidates(session: Session, campaign_id: int) -> list[tuple[int, str, str, str | None]]:
-    rows = session.connection().exec_driver_sql(
-        "SELECT c.id, c.authority_code, c.category, a.departement FROM candidates c "
-        "JOIN authorities a ON a.code = c.authority_code "
-        "WHERE c.campaign_id = %(campaign)s AND c.status = 'registered' "
-        "ORDER BY c.authority_code"
-        if _is_postgres(session)
-        else "SELECT c.id, c.authority_code, c.category, a.departement FROM candidates c "
-        "JOIN authorities a ON a.code = c.authority_code "
-        "WHERE c.campaign_id = ? AND c.status = 'registered' ORDER BY c.authority_code",
-        {"campaign": campaign_id} if _is_postgres(session) else (campaign_id,),
-    )
-    return [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+    pins = campaigns_repository.pinned_instruments(session, campaign_id)
+    return [version for _, version in pins]
 
 
 def _decode_chunk(texts: list[str], n_items: int, tokens: dict[str, float]) -> np.ndarray:
@@ -190,36 +133,15 @@ def _read_responses(
     expected: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate index, identity bytes (id + content sha256) and item scores per response."""
-    postgres = _is_postgres(session)
-    if postgres:
-        extract = "json_build_array(" + ", ".join(f"r.answers -> '{key}'" for key in keys) + ")"
-        sql = (
-            f"SELECT c.id, replace(r.id::text, '-', ''), r.content_sha256, {extract}::text "
-            "FROM responses r JOIN candidates c ON c.campaign_id = r.campaign_id "
-            "AND c.authority_code = r.authority_code AND c.status = 'registered' "
-            "WHERE r.campaign_id = %(campaign)s AND r.instrument_version_id = %(version)s "
-            "AND NOT r.excluded"
-        )
-        params: Any = {"campaign": campaign_id, "version": survey_version_id}
-    else:
-        paths = ", ".join(f"'$.\"{key}\"'" for key in keys)
-        sql = (
-            f"SELECT c.id, r.id, r.content_sha256, json_extract(r.answers, {paths}) "
-            "FROM responses r JOIN candidates c ON c.campaign_id = r.campaign_id "
-            "AND c.authority_code = r.authority_code AND c.status = 'registered' "
-            "WHERE r.campaign_id = ? AND r.instrument_version_id = ? AND NOT r.excluded"
-        )
-        params = (campaign_id, survey_version_id)
-    if len(keys) == 1 and not postgres:
-        # json_extract with one path returns the bare value, not an array.
-        sql = sql.replace(
-            f"json_extract(r.answers, {paths})", f"json_array(json_extract(r.answers, {paths}))"
-        )
     if progress is not None:
         progress(5, "reading responses")
-    # On PostgreSQL a server-side cursor: a million rows are streamed, not buffered whole.
-    options = {"stream_results": True, "max_row_buffer": CHUNK_ROWS} if postgres else {}
-    result = session.connection().exec_driver_sql(sql, params, execution_options=options)
+    result = repository.valid_response_answers(
+        session,
+        campaign_id=campaign_id,
+        survey_version_id=survey_version_id,
+        keys=keys,
+        chunk_rows=CHUNK_ROWS,
+    )
     tokens: dict[str, float] = {}
     candidates: list[np.ndarray] = []
     keys_hex: list[str] = []
@@ -232,8 +154,9 @@ def _read_responses(
         candidates.append(
             np.fromiter((candidate_index[row[0]] for row in rows), dtype=np.int32, count=len(rows))
         )
-        # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded.
-        keys_hex.append("".join([f"{row[1]}{row[2]}" for row in rows]))
+        # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded
+        # (PostgreSQL writes a uuid with dashes).
+        keys_hex.append("".join([f"{row[1]}{row[2]}" for row in rows]).replace("-", ""))
         raws.append(_decode_chunk([row[3] for row in rows], len(keys), tokens))
         read += len(rows)
         if progress is not None and expected:
@@ -249,55 +172,12 @@ def _read_responses(
     return np.concatenate(candidates), identity, scores
 
 
-def _count(session: Session, sql_sqlite: str, sql_pg: str, campaign_id: int) -> list[Any]:
-    if _is_postgres(session):
-        return list(
-            session.connection().exec_driver_sql(sql_pg, {"campaign": campaign_id}).fetchall()
-        )
-    return list(session.connection().exec_driver_sql(sql_sqlite, (campaign_id,)).fetchall())
-
-
 # Above this many approved visits, they are scored in a worker process while the
 # responses are read (both take seconds at national scale; two cores overlap them). The
 # worker is a plain ``python -c`` child fed through a pipe: no fork of a threaded server,
-# and no re-import of the caller's main module as multiprocessing's spawn would do.
+# and no re-import of the caller's main module as multiprocessing's spawn would do; it
+# imports only app.results.visit_scores (and surveys), so it starts in about a second.
 PARALLEL_VISITS = 5_000
-
-VisitScore = tuple[float | None, bool, dict[str, float], dict[str, float]]
-
-
-def _score_visits(
-    contents: dict[int, dict[str, Any]], rows: list[tuple[int, str, str | None]]
-) -> list[VisitScore]:
-    """Score visits with ``surveys.submission_scores``: (total, knocked out, themes, items).
-
-    Module-level and picklable: it runs in a worker process for large campaigns.
-    """
-    instruments = {vid: surveys.instrument_from_dict(content) for vid, content in contents.items()}
-    cache: dict[tuple[int, str, str | None], VisitScore] = {}
-    out: list[VisitScore] = []
-    for version_id, text, subdivision in rows:
-        key = (version_id, text, subdivision)
-        scored = cache.get(key)
-        if scored is None:
-            instrument = instruments[version_id]
-            result = surveys.submission_scores(
-                instrument, json.loads(text), subdivision=subdivision
-            )
-            scored = (
-                result.total.score,
-                result.knocked_out,
-                {t: n.score for t, n in result.themes.items() if n.score is not None},
-                {
-                    f"{instrument.key}:{item}": value
-                    for item, value in result.items.items()
-                    if value is not None
-                },
-            )
-            cache[key] = scored
-        out.append(scored)
-    return out
-
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -309,7 +189,7 @@ def _start_worker(
     path = [str(_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(part for part in path if part)}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from app.results.inputs import worker_main; worker_main()"],
+        [sys.executable, "-c", "from app.results.visit_scores import worker_main; worker_main()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -336,13 +216,6 @@ def _worker_result(process: subprocess.Popen[bytes]) -> list[VisitScore]:
     return result
 
 
-def worker_main() -> None:
-    """Entry point of the worker: pickled (contents, rows) in, pickled scores out."""
-    contents, work = pickle.loads(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(pickle.dumps(_score_visits(contents, work)))
-    sys.stdout.buffer.flush()
-
-
 @dataclass
 class _PendingVisits:
     rows: list[tuple[int, str, str, int, str]]  # candidate index, id, sha, version id, channel
@@ -361,52 +234,31 @@ def _start_visits(
     subdivisions: list[str | None],
 ) -> _PendingVisits:
     """Read the approved visits and start scoring them (inline, or in a worker process)."""
-    base = (
-        "SELECT c.id, v.id, v.content_sha256, v.instrument_version_id, v.answers, m.channel "
-        "FROM visits v JOIN missions m ON m.id = v.mission_id "
-        "JOIN candidates c ON c.campaign_id = m.campaign_id "
-        "AND c.authority_code = m.authority_code AND c.status = 'registered' "
-        "WHERE m.campaign_id = {p} AND v.review_state = 'approved'"
-    )
-    postgres = _is_postgres(session)
-    if postgres:
-        sql = base.replace("v.answers", "v.answers::text").format(p="%(campaign)s")
-        rows = session.connection().exec_driver_sql(sql, {"campaign": campaign_id}).fetchall()
-    else:
-        rows = session.connection().exec_driver_sql(base.format(p="?"), (campaign_id,)).fetchall()
-    states = _count(
-        session,
-        "SELECT v.review_state, count(*) FROM visits v JOIN missions m ON m.id = v.mission_id "
-        "WHERE m.campaign_id = ? GROUP BY v.review_state",
-        "SELECT v.review_state, count(*) FROM visits v JOIN missions m ON m.id = v.mission_id "
-        "WHERE m.campaign_id = %(campaign)s GROUP BY v.review_state",
-        campaign_id,
-    )
+    rows = repository.approved_visit_rows(session, campaign_id=campaign_id)
+    states = repository.visit_state_counts(session, campaign_id=campaign_id)
     contents: dict[int, dict[str, Any]] = {}
     version_sha: dict[int, str] = {}
     channels: dict[int, str | None] = {}
     work: list[tuple[int, str, str | None]] = []
     kept: list[tuple[int, str, str, int, str]] = []
-    for row in rows:
-        version_id = int(row[3])
+    for candidate_id, visit_id, sha, version_id, answers, channel in rows:
         if version_id not in contents:
-            version = session.get(InstrumentVersion, version_id)
+            version = repository.instrument_version(session, version_id)
             assert version is not None
             contents[version_id] = version.content
             version_sha[version_id] = version.sha256
             channels[version_id] = version.channel
-        index = candidate_index[row[0]]
-        text = row[4] if isinstance(row[4], str) else json.dumps(row[4])
-        work.append((version_id, text, subdivisions[index]))
-        kept.append((index, str(row[1]).replace("-", ""), str(row[2]), version_id, row[5] or ""))
+        index = candidate_index[candidate_id]
+        work.append((version_id, answers, subdivisions[index]))
+        # PostgreSQL writes a uuid with dashes; the hash uses the 32 hex digits.
+        kept.append((index, visit_id.replace("-", ""), sha, version_id, channel or ""))
     worker: subprocess.Popen[bytes] | None = None
     scores: list[VisitScore] | None = None
     if len(work) >= PARALLEL_VISITS:
         worker = _start_worker(contents, work)
     else:
-        scores = _score_visits(contents, work)
-    counts = {str(state): int(count) for state, count in states}
-    return _PendingVisits(kept, version_sha, channels, counts, worker, scores)
+        scores = score_visits(contents, work)
+    return _PendingVisits(kept, version_sha, channels, states, worker, scores)
 
 
 def _finish_visits(
@@ -450,13 +302,11 @@ def gather_inputs(
     session: Session, *, campaign: Campaign, progress: Progress | None = None
 ) -> ScoringInputs:
     """Read and flatten everything a scoring run of ``campaign`` depends on."""
-    from app.campaigns.service import parse_config
-
-    campaign_id = campaign.id or 0
+    campaign_id = row_id(campaign)
     config = parse_config(campaign.config)
     if progress is not None:
         progress(2, "reading candidates and instruments")
-    candidates = _candidates(session, campaign_id)
+    candidates = repository.registered_candidates(session, campaign_id=campaign_id)
     codes = [code for _, code, _, _ in candidates]
     categories = [category for _, _, category, _ in candidates]
     candidate_index = {candidate_id: i for i, (candidate_id, _, _, _) in enumerate(candidates)}
@@ -469,16 +319,7 @@ def gather_inputs(
     survey = load_published(survey_version)
     items = _survey_items(survey)
     keys = [item.key for item in items]
-    totals = dict(
-        (str(flag), int(count))
-        for flag, count in _count(
-            session,
-            "SELECT excluded, count(*) FROM responses WHERE campaign_id = ? GROUP BY excluded",
-            "SELECT excluded, count(*) FROM responses WHERE campaign_id = %(campaign)s "
-            "GROUP BY excluded",
-            campaign_id,
-        )
-    )
+    totals = repository.response_counts(session, campaign_id=campaign_id)
     total_responses = sum(totals.values())
     pending = _start_visits(
         session, campaign_id=campaign_id, candidate_index=candidate_index, subdivisions=subdivisions
@@ -486,7 +327,7 @@ def gather_inputs(
     response_candidate, identity, item_scores = _read_responses(
         session,
         campaign_id=campaign_id,
-        survey_version_id=survey_version.id or 0,
+        survey_version_id=row_id(survey_version),
         instrument=survey,
         keys=keys,
         candidate_index=candidate_index,
@@ -540,7 +381,7 @@ def gather_inputs(
         "responses_total": total_responses,
         "responses_used": int(item_scores.shape[0]),
         "responses_excluded": total_responses - int(item_scores.shape[0]),
-        "responses_flagged_excluded": totals.get("1", 0) + totals.get("True", 0),
+        "responses_flagged_excluded": totals.get(True, 0),
         "visits_by_state": visit_states,
         "visits_approved": len(visits.ids),
         "candidates": len(codes),

@@ -7,6 +7,7 @@ import re
 from app.core.i18n import _
 from app.core.labels import N_
 from app.core.templating import templates
+from app.results.compute import NO_OVERALL
 
 # Precision flags on score rows: templates translate them with _(flag).
 FLAG_LABELS = [
@@ -17,23 +18,9 @@ FLAG_LABELS = [
     N_("no_mystery"),
 ]
 
+# The codes compute.ineligibility_code writes.
 _RESPONDENTS = re.compile(r"respondents:(\d+)/(\d+)")
 _CHANNELS = re.compile(r"channels:(\d+)/(\d+)")
-NO_OVERALL = "no_overall"
-
-
-def ineligibility_code(
-    *, respondents: tuple[int, int] | None, channels: tuple[int, int] | None, no_overall: bool
-) -> str:
-    """``respondents:12/30; channels:1/3`` — stored in rank rows and open data as is."""
-    parts = []
-    if respondents is not None:
-        parts.append(f"respondents:{respondents[0]}/{respondents[1]}")
-    if channels is not None:
-        parts.append(f"channels:{channels[0]}/{channels[1]}")
-    if no_overall:
-        parts.append(NO_OVERALL)
-    return "; ".join(parts)
 
 
 def describe_ineligibility(code: str | None) -> str:

@@ -1,4 +1,10 @@
-"""Frozen scoring runs: the scores and rankings a jury deliberates on and the public reads."""
+"""Frozen scoring runs: the scores and rankings a jury deliberates on and the public reads.
+
+A score row's ``level`` is one of :class:`app.results.compute.ScoreLevel` (the computation
+decides the levels). ``SCORE_ROW_COLUMNS`` / ``RANK_ROW_COLUMNS`` are the stored fields of a
+row, read from the tables: the compute rows have the same fields, the bulk insert and the
+exports name their columns after them.
+"""
 
 from __future__ import annotations
 
@@ -27,14 +33,6 @@ class RunStatus(StrEnum):
 
 
 RUN_STATUS_LABELS = [N_("running"), N_("complete"), N_("failed")]
-
-
-class ScoreLevel(StrEnum):
-    overall = "overall"
-    component = "component"  # key: survey | mystery
-    channel = "channel"  # key: channel code (mystery grids) — INSTRUMENTS.md
-    theme = "theme"  # key: theme code
-    item = "item"  # key: item key (strengths and irritants on the scorecard)
 
 
 class ScoringRun(SQLModel, table=True):
@@ -118,3 +116,14 @@ class RankRow(SQLModel, table=True):
     in_top3_set: bool = False
     p_best: float | None = None
     percentile: float | None = None
+
+
+def _stored_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns if column.name not in ("id", "run_id"))
+
+
+SCORE_ROW_COLUMNS = _stored_columns(ScoreRow.__table__)  # type: ignore[attr-defined]
+RANK_ROW_COLUMNS = _stored_columns(RankRow.__table__)  # type: ignore[attr-defined]
+# The groups the exports show together (a test checks they are stored columns).
+SCORE_ESTIMATE_COLUMNS = ("estimate", "se", "df", "ci_low", "ci_high")
+RANK_POSITION_COLUMNS = ("rank", "rank_low", "rank_high", "in_top1_set", "in_top3_set", "p_best")

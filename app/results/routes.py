@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, OptionalUser
@@ -13,12 +13,14 @@ from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import CampaignState
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, row_id
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
 from app.core.i18n import _
 from app.core.templating import flash, render
-from app.results import repository, service
-from app.results.models import RunStatus, ScoreLevel
+from app.results import jobs, repository, service
+from app.results import labels as _labels  # noqa: F401  (registers the pages' template filters)
+from app.results.compute import ScoreLevel
+from app.results.models import RunStatus
 from app.results.schemas import CategoryRanking, RankingEntry, RankingsResponse, RunInfo
 
 router = APIRouter()
@@ -52,14 +54,20 @@ def scoring_runs_page(
 
 @router.post("/campaigns/{campaign_id}/runs", name="scoring_run_start")
 def scoring_run_start(
-    request: Request, session: SessionDep, user: AdminUser, campaign_id: int
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    campaign_id: int,
+    background: BackgroundTasks,
 ) -> Response:
     """Start a final scoring run in the background; the runs page shows its progress."""
     campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
-    run = service.start_run(session, campaign=campaign, actor=user)
-    session.commit()  # the job reads the row from its own session
-    service.launch(request.app.state.engine, run.id or 0)
-    flash(request, _("Scoring run %(id)d started.") % {"id": run.id})
+    run = jobs.start_run(session, campaign=campaign, actor=user)
+    run_id = row_id(run)
+    # Background tasks run after the response, so after the request's unit of work committed
+    # the row the job reads from its own session.
+    background.add_task(jobs.launch, request.app.state.engine, run_id)
+    flash(request, _("Scoring run %(id)d started.") % {"id": run_id})
     return RedirectResponse(
         request.url_for("scoring_runs", campaign_id=campaign_id), status_code=303
     )
@@ -87,14 +95,15 @@ def _rankings(session: SessionDep, year: int, organiser: str, user: Any) -> Rank
             raise NotAuthenticated(_("The rankings are public once the campaign is published."))
         if Role(user.role) not in RANKINGS_ROLES:
             raise Forbidden(_("Before publication, only the organiser and the jury see rankings."))
-    run = repository.current_run(session, campaign_id=campaign.id or 0)
+    run = repository.current_run(session, campaign_id=row_id(campaign))
     if run is None:
         raise NotFound(_("The %(year)d campaign has not been scored yet.") % {"year": year})
     config = campaigns_service.parse_config(campaign.config)
-    ranks = repository.rank_rows(session, run_id=run.id or 0)
+    run_id = row_id(run)
+    ranks = repository.rank_rows(session, run_id=run_id)
     overall = {
         row.authority_code: row
-        for row in repository.score_rows(session, run_id=run.id or 0, level=ScoreLevel.overall)
+        for row in repository.score_rows(session, run_id=run_id, level=ScoreLevel.overall)
     }
     names = repository.authority_names(session, {row.authority_code for row in ranks})
     labels = {category.key: category for category in config.categories}
@@ -143,7 +152,7 @@ def _rankings(session: SessionDep, year: int, organiser: str, user: Any) -> Rank
         year=campaign.year,
         campaign_state=campaign.state,
         run=RunInfo(
-            id=run.id or 0,
+            id=run_id,
             inputs_sha256=run.inputs_sha256,
             seed=run.seed,
             code_version=run.code_version,

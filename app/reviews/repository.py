@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from app.accounts.models import Role, User
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign
+from app.core.db import row_id
 from app.instruments.models import InstrumentVersion
 from app.missions.models import (
     Mission,
@@ -187,7 +188,7 @@ def missions_by_id(session: Session, mission_ids: Iterable[int]) -> dict[int, Mi
         for mission in session.exec(
             select(Mission).where(col(Mission.id).in_(wanted[start : start + 900]))
         ).all():
-            found[mission.id or 0] = mission
+            found[row_id(mission)] = mission
     return found
 
 
@@ -278,7 +279,7 @@ def instrument_versions(
     if not wanted:
         return {}
     return {
-        version.id or 0: version
+        row_id(version): version
         for version in session.exec(
             select(InstrumentVersion).where(col(InstrumentVersion.id).in_(wanted))
         ).all()

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.accounts.dependencies import RequireRole
 from app.accounts.models import Role, User
 from app.campaigns.schemas import Channel
-from app.core.db import SessionDep
+from app.core.db import SessionDep, row_id
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import _
 from app.core.templating import flash, render
@@ -266,8 +266,8 @@ def api_review_queue(request: Request, session: SessionDep, reviewer: ReviewerUs
         visits=[
             QueueVisitOut(
                 id=row.visit.id,
-                mission_id=row.mission.id or 0,
-                campaign_id=row.campaign.id or 0,
+                mission_id=row_id(row.mission),
+                campaign_id=row_id(row.campaign),
                 authority_code=row.authority.code,
                 authority_name=row.authority.name,
                 channel=row.mission.channel,

@@ -40,6 +40,7 @@ import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -47,6 +48,7 @@ import surveys
 from app.accounts.models import Role, User
 from app.audit.models import record_audit
 from app.campaigns.models import Campaign, CampaignState
+from app.core.db import row_id
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.labels import N_
@@ -145,7 +147,9 @@ def _clean_comment(comment: str) -> str:
     return comment
 
 
-def _mission_after(mission: Mission, to_state: ReviewState, from_state: ReviewState) -> None:
+def _mission_after(
+    mission: Mission, to_state: ReviewState, from_state: ReviewState, at: datetime
+) -> None:
     before = mission.state
     if to_state == ReviewState.approved:
         mission.state = MissionState.approved
@@ -154,7 +158,7 @@ def _mission_after(mission: Mission, to_state: ReviewState, from_state: ReviewSt
     elif from_state == ReviewState.approved:
         mission.state = MissionState.submitted
     if mission.state != before:
-        mission.updated_at = utcnow()
+        mission.updated_at = at
 
 
 def _apply(
@@ -166,19 +170,22 @@ def _apply(
     actor: User,
     comment: str,
     action: str = "visit.review",
+    at: datetime | None = None,
 ) -> ReviewEvent:
     from_state = ReviewState(visit.review_state)
     mission_before = mission.state
+    moment = at or utcnow()
     visit.review_state = to_state
-    visit.updated_at = utcnow()
-    _mission_after(mission, to_state, from_state)
+    visit.updated_at = moment
+    _mission_after(mission, to_state, from_state, moment)
     event = ReviewEvent(
         visit_id=visit.id,
         revision=visit.revision,
-        author_id=actor.id or 0,
+        author_id=row_id(actor),
         from_state=from_state,
         to_state=to_state,
         comment=comment,
+        created_at=moment,
     )
     session.add_all([visit, mission, event])
     record_audit(
@@ -221,8 +228,12 @@ def transition(
     comment: str = "",
     expected_state: str | None = None,
     expected_revision: int | None = None,
+    at: datetime | None = None,
 ) -> ReviewEvent:
-    """Move one visit through the review machine, or refuse with nothing changed."""
+    """Move one visit through the review machine, or refuse with nothing changed.
+
+    ``at`` (default: now) dates a decision taken in the past (the demo's editions).
+    """
     visit = repository.get_visit(session, visit_id, for_update=True)
     if visit is None:
         raise NotFound(_("No visit %(id)s.") % {"id": str(visit_id)[:8]})
@@ -257,6 +268,7 @@ def transition(
         actor=actor,
         comment=comment,
         action=action,
+        at=at,
     )
     session.flush()
     return event
@@ -271,7 +283,7 @@ def add_comment(session: Session, *, visit_id: uuid.UUID, actor: User, comment: 
     if not comment:
         raise InvalidInput(_("Write a comment first."), field="comment")
     event = ReviewEvent(
-        visit_id=visit.id, revision=visit.revision, author_id=actor.id or 0, comment=comment
+        visit_id=visit.id, revision=visit.revision, author_id=row_id(actor), comment=comment
     )
     session.add(event)
     record_audit(
@@ -287,10 +299,16 @@ def add_comment(session: Session, *, visit_id: uuid.UUID, actor: User, comment: 
 
 
 def bulk_approve(
-    session: Session, *, visit_ids: Iterable[uuid.UUID], actor: User, comment: str = ""
+    session: Session,
+    *,
+    visit_ids: Iterable[uuid.UUID],
+    actor: User,
+    comment: str = "",
+    at: datetime | None = None,
 ) -> int:
     """Approve several received visits at once: all of them, or none (409 naming the first
-    visit that cannot be approved). The caller's transaction holds them together."""
+    visit that cannot be approved). The caller's transaction holds them together. ``at``
+    (default: now) dates a review done in the past (the demo's editions)."""
     wanted = list(dict.fromkeys(visit_ids))
     if not wanted:
         raise InvalidInput(_("Select at least one visit to approve."), field="visit_id")
@@ -331,13 +349,19 @@ def bulk_approve(
             actor=actor,
             comment=comment,
             action="visit.bulk_approve",
+            at=at,
         )
     session.flush()
     return len(wanted)
 
 
 def reopen_after_correction(
-    session: Session, *, visit: Visit, actor: User, comment: str = ""
+    session: Session,
+    *,
+    visit: Visit,
+    actor: User,
+    comment: str = "",
+    at: datetime | None = None,
 ) -> ReviewEvent:
     """has_issues → received, after the shopper's correction: the only way back to review.
 
@@ -366,6 +390,7 @@ def reopen_after_correction(
         actor=actor,
         comment=_clean_comment(comment),
         action="visit.correct",
+        at=at,
     )
     session.flush()
     return event

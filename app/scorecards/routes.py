@@ -17,11 +17,11 @@ from app.accounts.models import Role, User
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.service import get_campaign
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, row_id
 from app.core.errors import NotFound
 from app.core.i18n import _
 from app.core.templating import render
-from app.scorecards import pdf, service
+from app.scorecards import exports, pdf, svg, views
 from app.scorecards.schemas import (
     CategoryStatsOut,
     ChangeOut,
@@ -37,21 +37,19 @@ api_router = APIRouter(prefix="/api/v1", tags=["results"])
 ScorecardUser = Annotated[User, Depends(RequireRole(Role.admin, Role.jury, Role.authority))]
 
 
-def _card(
-    session: SessionDep, user: ScorecardUser, campaign_id: int, code: str
-) -> service.Scorecard:
+def _card(session: SessionDep, user: ScorecardUser, campaign_id: int, code: str) -> views.Scorecard:
     campaign = get_campaign(session, campaign_id=campaign_id)
-    return service.get_scorecard(session, campaign=campaign, code=code, user=user)
+    return views.get_scorecard(session, campaign=campaign, code=code, user=user)
 
 
-CardDep = Annotated[service.Scorecard, Depends(_card)]
+CardDep = Annotated[views.Scorecard, Depends(_card)]
 
 
-def _context(card: service.Scorecard) -> dict[str, Any]:
+def _context(card: views.Scorecard) -> dict[str, Any]:
     return {
         "card": card,
-        "profile_svg": service.scorecard_profile_svg(card, plot_id="profile"),
-        "position_svg": service.scorecard_position_svg(card, plot_id="position"),
+        "profile_svg": svg.scorecard_profile_svg(card, plot_id="profile"),
+        "position_svg": svg.scorecard_position_svg(card, plot_id="position"),
     }
 
 
@@ -68,7 +66,7 @@ def scorecard_pdf(card: CardDep) -> Response:
 @router.get("/campaigns/{campaign_id}/scorecards/{code}.csv", name="scorecard_csv")
 def scorecard_csv(session: SessionDep, card: CardDep) -> Response:
     return Response(
-        service.scorecard_csv(session, card).encode("utf-8"),
+        exports.scorecard_csv(session, card).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{card.filename_stem}.csv"'},
     )
@@ -101,11 +99,11 @@ def api_scorecard(
     campaign = campaigns_repository.get_by_year(session, organiser=settings.organiser, year=year)
     if campaign is None:
         raise NotFound(_("No campaign for %(year)d.") % {"year": year})
-    card = service.get_scorecard(session, campaign=campaign, code=code, user=user)
+    card = views.get_scorecard(session, campaign=campaign, code=code, user=user)
     rank = card.rank
     return ScorecardOut(
         year=campaign.year,
-        run_id=card.run.id or 0,
+        run_id=row_id(card.run),
         authority_code=card.code,
         authority_name=card.name,
         overall=_score(card.overall) if card.overall else None,
@@ -150,7 +148,7 @@ def api_scorecard(
     )
 
 
-def _gap(gap: service.ItemGap) -> dict[str, Any]:
+def _gap(gap: views.ItemGap) -> dict[str, Any]:
     return {
         "key": gap.key,
         "label": gap.label,

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.campaigns.models import CampaignInstrument
+from app.core.db import insert_once
 from app.core.timeutil import utcnow
 from app.instruments.models import InstrumentVersion
 from app.missions.models import (
@@ -85,6 +85,9 @@ def claim_mission(session: Session, mission_id: int) -> bool:
         sa.update(Mission)
         .where(col(Mission.id) == mission_id, col(Mission.state) == MissionState.assigned)
         .values(state=MissionState.submitted, updated_at=utcnow())
+        # The caller refreshes the mission it claimed; scanning every object of the session
+        # to synchronise it costs O(session size) per report.
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
@@ -104,22 +107,14 @@ def claim_correction(
             col(Visit.revision) == revision,
         )
         .values(revision=revision + 1, **values)
+        .execution_options(synchronize_session=False)  # the caller refreshes the visit
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
 def insert_evidence_once(session: Session, values: dict[str, Any]) -> bool:
     """Insert unless the id exists (atomic on both databases); True when this call inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = VisitEvidence.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[table.c.id])
-        .returning(table.c.id)
-    )
-    return session.execute(statement).first() is not None
+    return insert_once(session, VisitEvidence.__table__, values)  # type: ignore[attr-defined]
 
 
 def get_evidence(session: Session, evidence_id: uuid.UUID) -> VisitEvidence | None:

@@ -18,7 +18,7 @@ import surveys
 from app.accounts.dependencies import RequireRole
 from app.accounts.models import Role, User
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, row_id
 from app.core.errors import DomainError, InvalidInput
 from app.core.i18n import _, get_locale
 from app.core.security import csrf_token
@@ -135,9 +135,9 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     mission = target.mission
-    visit = repository.visit_of_mission(session, mission.id or 0)
+    visit = repository.visit_of_mission(session, row_id(mission))
     # After a rejection the mission is reported anew; the rejected report's thread says why.
-    shown = visit or repository.last_rejected_visit(session, mission.id or 0)
+    shown = visit or repository.last_rejected_visit(session, row_id(mission))
     correcting = visit is not None and visit.review_state == ReviewState.has_issues
     can_report = (visit is None and mission.state == MissionState.assigned) or correcting
     if form is None:
@@ -146,7 +146,7 @@ def _page(
         form["timings"] = json.dumps(visit.timings if correcting and visit else {})
     if answers is None:
         answers = visit.answers if visit is not None else {}
-    evidence = repository.evidence_of_mission(session, mission.id or 0)
+    evidence = repository.evidence_of_mission(session, row_id(mission))
     context = {
         "target": target,
         "mission": mission,
@@ -300,7 +300,7 @@ def _submit_form(
         except InvalidInput as exc:
             errors[exc.field or "form"] = exc.message
     if errors:
-        session.rollback()
+        # The service refuses before writing anything; the 400 page rolls the request back.
         return _page(
             request,
             session,
@@ -356,7 +356,7 @@ async def evidence_upload(
     except DomainError as exc:
         if exc.field != "file":
             raise
-        session.rollback()
+        # Refused before anything was stored; the 4xx page rolls the request back.
         target = service.shopper_mission(session, shopper=shopper, mission_id=mission_id)
         return _page(
             request, session, target, errors={"file": exc.message}, status_code=exc.status_code
@@ -405,11 +405,11 @@ def shopper_offline(request: Request, shopper: ShopperUser) -> Response:
 @api_router.get("/me/missions", name="api_my_missions", response_model=list[MissionSummary])
 def api_my_missions(request: Request, session: SessionDep, shopper: ShopperUser) -> Response:
     """The signed-in shopper's missions by due date; the response carries the CSRF token."""
-    rows = missions_repository.missions_of_shopper(session, shopper.id or 0)
-    states = repository.review_states_of(session, [m.id or 0 for m, _a, _c in rows])
+    rows = missions_repository.missions_of_shopper(session, row_id(shopper))
+    states = repository.review_states_of(session, [row_id(m) for m, _a, _c in rows])
     body = [
         MissionSummary(
-            id=mission.id or 0,
+            id=row_id(mission),
             campaign=campaign.year,
             authority=authority.code,
             authority_name=authority.name,
@@ -417,7 +417,7 @@ def api_my_missions(request: Request, session: SessionDep, shopper: ShopperUser)
             window_start=mission.window_start,
             window_end=mission.window_end,
             state=mission.state,
-            review_state=states.get(mission.id or 0),
+            review_state=states.get(row_id(mission)),
         ).model_dump(mode="json")
         for mission, authority, campaign in rows
     ]
@@ -429,10 +429,10 @@ def api_mission_grid(session: SessionDep, shopper: ShopperUser, mission_id: int)
     """A mission of the shopper with its scenario and the pinned grid version."""
     target = service.shopper_mission(session, shopper=shopper, mission_id=mission_id)
     mission, authority, scenario = target.mission, target.authority, target.scenario
-    visit_states = repository.review_states_of(session, [mission.id or 0])
+    visit_states = repository.review_states_of(session, [row_id(mission)])
     return MissionGrid(
         mission=MissionSummary(
-            id=mission.id or 0,
+            id=row_id(mission),
             campaign=target.campaign.year,
             authority=authority.code,
             authority_name=authority.name,
@@ -440,7 +440,7 @@ def api_mission_grid(session: SessionDep, shopper: ShopperUser, mission_id: int)
             window_start=mission.window_start,
             window_end=mission.window_end,
             state=mission.state,
-            review_state=visit_states.get(mission.id or 0),
+            review_state=visit_states.get(row_id(mission)),
         ),
         scenario=GridScenario(
             key=scenario.key,

@@ -18,6 +18,7 @@ from app.accounts.models import Role, User
 from app.audit.models import record_audit
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign
+from app.core.db import row_id
 from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.timeutil import utcnow
@@ -83,11 +84,11 @@ class ShopperMission:
 
 def shopper_mission(session: Session, *, shopper: User, mission_id: int) -> ShopperMission:
     """The shopper's own mission and its pinned grid; another shopper's mission is a 404."""
-    found = missions_repository.mission_of_shopper(session, mission_id, shopper.id or 0)
+    found = missions_repository.mission_of_shopper(session, mission_id, row_id(shopper))
     if found is None:
         raise NotFound(_("No mission %(id)d among yours.") % {"id": mission_id})
     mission, authority, scenario, campaign = found
-    version = repository.pinned_grid(session, campaign.id or 0, mission.channel)
+    version = repository.pinned_grid(session, row_id(campaign), mission.channel)
     if version is None:
         raise Conflict(
             _("The campaign has no grid pinned for the %(channel)s channel yet.")
@@ -265,37 +266,39 @@ def submit_visit(
     timings: dict[str, Any],
     visited_at: datetime | None,
     evidence: list[uuid.UUID],
+    submitted_at: datetime | None = None,
 ) -> tuple[VisitAccepted, bool]:
     """Store a report exactly once, in the caller's transaction. Returns (accepted, created).
 
     A first report needs an assigned mission; a correction (a new id) needs a visit in
     has_issues. A replay of an id with the same content returns the same answer; the same id
     with other content is a conflict. Concurrent reports are settled by conditional updates of
-    the mission (or the visit), never by a read-then-write race.
+    the mission (or the visit), never by a read-then-write race. ``submitted_at`` (default:
+    now) dates a report received in the past (the demo's editions).
     """
     target = shopper_mission(session, shopper=shopper, mission_id=mission_id)
     mission = target.mission
     clean = validate_report(target, answers, timings)
     cited = _cited_evidence(session, target, shopper, evidence)
     moment = _as_utc(visited_at)
-    sha256 = content_sha256(mission.id or 0, clean, timings, moment, cited)
+    sha256 = content_sha256(row_id(mission), clean, timings, moment, cited)
 
     existing = repository.get_revision(session, submission_id)
     if existing is not None:
-        return _replay(session, existing, sha256, mission.id or 0)
+        return _replay(session, existing, sha256, row_id(mission))
 
-    visit = repository.visit_of_mission(session, mission.id or 0)
-    now = utcnow()
+    visit = repository.visit_of_mission(session, row_id(mission))
+    now = submitted_at or utcnow()
     if visit is None:
         if mission.state != MissionState.assigned or not repository.claim_mission(
-            session, mission.id or 0
+            session, row_id(mission)
         ):
             return _lost_race(session, submission_id, sha256, mission)
         session.refresh(mission)
         visit = Visit(
             id=submission_id,
-            mission_id=mission.id or 0,
-            instrument_version_id=target.version.id or 0,
+            mission_id=row_id(mission),
+            instrument_version_id=row_id(target.version),
             answers=clean,
             timings=timings,
             content_sha256=sha256,
@@ -345,7 +348,7 @@ def submit_visit(
         session.add(revision)
         session.flush()
         # has_issues → received through the review state machine (its event and audit row).
-        reopen_after_correction(session, visit=visit, actor=shopper)
+        reopen_after_correction(session, visit=visit, actor=shopper, at=now)
     session.flush()
     repository.link_evidence(session, visit.id, cited)
     record_audit(
@@ -356,7 +359,7 @@ def submit_visit(
         object_id=visit.id,
         after={"mission": mission.id, "revision": revision.revision, "sha256": sha256},
     )
-    return _accepted(revision, mission.id or 0), True
+    return _accepted(revision, row_id(mission)), True
 
 
 def _lost_race(
@@ -365,8 +368,8 @@ def _lost_race(
     """Someone else changed the mission first: our own replay, or a real conflict."""
     existing = repository.get_revision(session, submission_id)
     if existing is not None:
-        return _replay(session, existing, sha256, mission.id or 0)
-    visit = repository.visit_of_mission(session, mission.id or 0)
+        return _replay(session, existing, sha256, row_id(mission))
+    visit = repository.visit_of_mission(session, row_id(mission))
     if visit is None:
         raise Conflict(
             _("This mission cannot take a report in its current state (%(state)s).")

@@ -448,32 +448,6 @@ def test_other_roles_cannot_open_the_jury_workspace(
         assert client.get(f"/campaigns/{jury.campaign.id}/jury/{BIG}").status_code == 403
 
 
-def test_demo_deliberation_signs_every_category_and_publishes(
-    registry: Session, settings, open_campaign: Campaign
-) -> None:
-    from app.jury.demo import build_jury_demo
-
-    build_jury_demo(
-        registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030
-    )
-    assert open_campaign.state == "open"  # nothing to deliberate on without a scored run
-    scored(registry, open_campaign)
-    admin = make_user(registry, Role.admin, email="admin@demo-jury.example.org")
-    make_user(registry, Role.jury, email="jury@demo-jury.example.org")
-    assert admin
-    build_jury_demo(
-        registry, organiser=settings.organiser, domain="demo-jury.example.org", year=2030
-    )
-    registry.commit()
-    registry.expire_all()
-    decisions = {d.category: d for d in registry.exec(select(AwardDecision)).all()}
-    assert set(decisions) == {BIG, SMALL}
-    assert decisions[BIG].justification  # the tied category is justified
-    assert registry.get(Campaign, open_campaign.id).state == "published"  # type: ignore[union-attr]
-    assert len(registry.exec(select(JuryVote)).all()) == 5  # the conflicted juror abstains
-    assert len(registry.exec(select(JuryConflict)).all()) == 1
-
-
 def test_candidate_page_lists_approved_visits_with_their_evidence(
     client: TestClient, registry: Session, jury: Jury
 ) -> None:

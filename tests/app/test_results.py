@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -17,11 +18,22 @@ from app.collection.models import Response
 from app.core.errors import Conflict
 from app.instruments.service import load_published
 from app.results import repository
-from app.results.demo import add_responses, add_visits
+from app.results.compute import RankRowData, ScoreRowData, ineligibility_code
 from app.results.inputs import gather_inputs
-from app.results.labels import describe_ineligibility, ineligibility_code
-from app.results.models import RankRow, RunStatus, ScoreRow, ScoringRun
+from app.results.labels import describe_ineligibility
+from app.results.models import (
+    RANK_POSITION_COLUMNS,
+    RANK_ROW_COLUMNS,
+    SCORE_ESTIMATE_COLUMNS,
+    SCORE_ROW_COLUMNS,
+    RankRow,
+    RunStatus,
+    ScoreRow,
+    ScoringRun,
+)
 from app.results.service import run_scoring
+from tests.factories.responses import add_responses
+from tests.factories.visits import add_visits
 
 RANKED = "departements-regions"
 
@@ -164,18 +176,16 @@ def test_overall_combines_components_with_the_campaign_weights(
 ) -> None:
     result = run_scoring(registry, campaign=closed, actor=None)
     config = parse_config(closed.config)
-    by = {(r["authority_code"], r["level"], r["key"]): r for r in result.score_rows}
+    by = {(r.authority_code, r.level, r.key): r for r in result.score_rows}
     code = "69123"
     survey, mystery = by[(code, "component", "survey")], by[(code, "component", "mystery")]
     overall = by[(code, "overall", "")]
     w_s, w_m = config.component_weights.survey, config.component_weights.mystery
-    expected = (w_s * survey["estimate"] + w_m * mystery["estimate"]) / (w_s + w_m)
-    assert overall["estimate"] == pytest.approx(expected, rel=1e-12)
-    se = math.sqrt(
-        ((w_s / (w_s + w_m)) * survey["se"]) ** 2 + ((w_m / (w_s + w_m)) * mystery["se"]) ** 2
-    )
-    assert overall["se"] == pytest.approx(se, rel=1e-12)
-    assert overall["ci_low"] < overall["estimate"] < overall["ci_high"]
+    expected = (w_s * survey.estimate + w_m * mystery.estimate) / (w_s + w_m)
+    assert overall.estimate == pytest.approx(expected, rel=1e-12)
+    se = math.sqrt(((w_s / (w_s + w_m)) * survey.se) ** 2 + ((w_m / (w_s + w_m)) * mystery.se) ** 2)
+    assert overall.se == pytest.approx(se, rel=1e-12)
+    assert overall.ci_low < overall.estimate < overall.ci_high
 
 
 def test_survey_component_is_the_mean_of_each_respondents_index(
@@ -201,16 +211,16 @@ def test_survey_component_is_the_mean_of_each_respondents_index(
     row = next(
         r
         for r in result.score_rows
-        if r["authority_code"] == "01001" and r["level"] == "component" and r["key"] == "survey"
+        if r.authority_code == "01001" and r.level == "component" and r.key == "survey"
     )
-    assert row["estimate"] == pytest.approx(np.nanmean(values), rel=1e-12)
+    assert row.estimate == pytest.approx(np.nanmean(values), rel=1e-12)
     kept = values[~np.isnan(values)]
-    assert row["n"] == len(kept)
+    assert row.n == len(kept)
     # R's svyby domain variance (each respondent its own PSU, one stratum of all N rows):
     # N/(N-1) · Σ_domain (y − ȳ)² / n_d².
     big_n = inputs.n_responses
     expected_se = math.sqrt(big_n / (big_n - 1) * np.sum((kept - kept.mean()) ** 2)) / len(kept)
-    assert row["se"] == pytest.approx(expected_se, rel=1e-9)
+    assert row.se == pytest.approx(expected_se, rel=1e-9)
     assert inputs.n_responses >= len(responses)
 
 
@@ -223,29 +233,29 @@ def test_rank_rows_are_coherent_and_ineligible_candidates_keep_a_reason(
     registry.add(closed)
     registry.commit()
     result = run_scoring(registry, campaign=closed, actor=None)
-    big = [r for r in result.rank_rows if r["category"] == RANKED]
+    big = [r for r in result.rank_rows if r.category == RANKED]
     assert len(big) == 8
-    eligible = [r for r in big if r["eligible"]]
-    ineligible = [r for r in big if not r["eligible"]]
+    eligible = [r for r in big if r.eligible]
+    ineligible = [r for r in big if not r.eligible]
     assert eligible and ineligible
     for row in ineligible:
-        assert row["ineligible_reason"].startswith("respondents:")
-        assert row["ineligible_reason"].split(";")[0].endswith("/45")
-        assert row["rank"] is None and row["estimate"] is not None
-    leader = min(eligible, key=lambda r: r["rank"])
-    assert leader["in_top1_set"] and leader["in_top3_set"]
-    assert leader["rank"] == 1
-    assert sum(r["p_best"] for r in eligible) == pytest.approx(1.0)
+        assert row.ineligible_reason.startswith("respondents:")
+        assert row.ineligible_reason.split(";")[0].endswith("/45")
+        assert row.rank is None and row.estimate is not None
+    leader = min(eligible, key=lambda r: r.rank)
+    assert leader.in_top1_set and leader.in_top3_set
+    assert leader.rank == 1
+    assert sum(r.p_best for r in eligible) == pytest.approx(1.0)
     for row in eligible:
-        assert row["rank_low"] <= row["rank"] <= row["rank_high"] <= len(eligible)
-        assert not row["in_top1_set"] or row["in_top3_set"]
-        assert 0.0 <= row["percentile"] <= 100.0
+        assert row.rank_low <= row.rank <= row.rank_high <= len(eligible)
+        assert not row.in_top1_set or row.in_top3_set
+        assert 0.0 <= row.percentile <= 100.0
 
 
 def test_single_visits_borrow_a_pool_with_enough_degrees_of_freedom() -> None:
     """A category with one replicated authority (df = 1) borrows the channel's national
     pool; a channel tested once everywhere falls back to the spread across candidates."""
-    from app.results.service import _fill_unreplicated
+    from app.results.compute import fill_unreplicated
     from scoring import channel_scores
 
     # Category a: authority 0 has two visits (df 1), authority 1 has one.
@@ -255,7 +265,7 @@ def test_single_visits_borrow_a_pool_with_enough_degrees_of_freedom() -> None:
     category_of = np.array(["a", "a"] + ["b"] * 6, dtype=object)
     channel = ["x"] * len(score)
     raw = channel_scores(score, authority, channel, category_of[authority])
-    filled = _fill_unreplicated(raw, category_of, 0.95)
+    filled = fill_unreplicated(raw, category_of, 0.95)
     row = list(raw.domains).index((1, "x"))
     assert raw.df[row] == 1  # channel_scores' own category pool
     pooled_ss = 50.0 + 6 * 32.0  # (60-65)²+(70-65)², and 2·4² per authority of b
@@ -268,7 +278,7 @@ def test_single_visits_borrow_a_pool_with_enough_degrees_of_freedom() -> None:
     # Tested once everywhere: no pool at all, the spread across the category's candidates.
     once = channel_scores([50.0, 60.0, 70.0], [0, 1, 2], ["y"] * 3, ["c"] * 3)
     assert np.isnan(once.se).all()
-    spread = _fill_unreplicated(once, np.array(["c"] * 3, dtype=object), 0.95)
+    spread = fill_unreplicated(once, np.array(["c"] * 3, dtype=object), 0.95)
     assert spread.se == pytest.approx([10.0] * 3) and (spread.df == 2).all()
 
 
@@ -280,3 +290,11 @@ def test_ineligibility_is_stored_as_a_code_and_described_in_words() -> None:
     assert ":" not in described  # words, not the stored code
     assert describe_ineligibility("written by hand") == "written by hand"
     assert describe_ineligibility("") == ""
+
+
+def test_stored_row_columns_are_the_computed_rows_fields() -> None:
+    """The bulk insert and the exports name their columns after the computed rows' fields."""
+    assert tuple(f.name for f in fields(ScoreRowData)) == SCORE_ROW_COLUMNS
+    assert tuple(f.name for f in fields(RankRowData)) == RANK_ROW_COLUMNS
+    assert set(SCORE_ESTIMATE_COLUMNS) <= set(SCORE_ROW_COLUMNS)
+    assert set(RANK_POSITION_COLUMNS) <= set(RANK_ROW_COLUMNS)

@@ -10,8 +10,9 @@ from app.campaigns.models import Campaign
 from app.campaigns.service import withdraw_candidate
 from app.collection.models import Response
 from app.missions.models import Mission, ReviewState, Visit
-from app.results.demo import add_responses, add_visits
 from app.results.inputs import gather_inputs
+from tests.factories.responses import add_responses
+from tests.factories.visits import add_visits
 
 
 def _visit_ids(session: Session, campaign: Campaign, code: str) -> set[str]:
@@ -27,7 +28,8 @@ def test_only_approved_visits_appear_in_the_scoring_input(
     open_campaign: Campaign, registry: Session
 ) -> None:
     rng = np.random.default_rng(3)
-    add_visits(registry, campaign=open_campaign, rng=rng, codes=["69123"])
+    # One approved report per channel: 69123 keeps missions for the rejected ones below.
+    add_visits(registry, campaign=open_campaign, rng=rng, codes=["69123"], per_channel=1)
     approved = _visit_ids(registry, open_campaign, "69123")
     others: dict[str, set[str]] = {}
     for code, state in (

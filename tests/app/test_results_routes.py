@@ -13,11 +13,12 @@ from app.campaigns.models import Campaign, CampaignState
 from app.campaigns.service import transition
 from app.cli import cli
 from app.core.config import Settings, get_settings
-from app.results import service
-from app.results.demo import add_responses, add_visits
+from app.results import jobs
 from app.results.models import RunStatus, ScoringRun
 from app.results.service import run_scoring
 from tests.conftest import OPEN_YEAR, login, make_user
+from tests.factories.responses import add_responses
+from tests.factories.visits import add_visits
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_admin_button_runs_in_the_background_with_progress(
     started = client.post(f"/campaigns/{collected.id}/runs", data={"csrf_token": token})
     assert started.status_code == 303
     run = registry.exec(select(ScoringRun)).one()
-    job = service.job(run.id or 0)
+    job = jobs.job(run.id or 0)
     assert job is not None
     job.join(timeout=120)
     registry.expire_all()

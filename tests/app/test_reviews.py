@@ -29,8 +29,8 @@ from app.missions.models import (
     VisitRevision,
 )
 from app.reviews import repository, service
-from app.reviews.demo import demo_answers
 from tests.conftest import csrf_from, login, make_user
+from tests.factories.visits import grid_answers
 
 VISITED = datetime(2030, 3, 12, 9, 30, tzinfo=UTC)
 _sequence = iter(range(1, 10_000))
@@ -54,7 +54,7 @@ def make_visit(
     )
     instrument = load_published(version)
     if answers is None:
-        answers = demo_answers(instrument, rng=random.Random(7), quality=0.8, day=visited_at.date())
+        answers = grid_answers(instrument, rng=random.Random(7), quality=0.8, day=visited_at.date())
     mission_state = {
         ReviewState.approved: MissionState.approved,
         ReviewState.rejected: MissionState.assigned,

@@ -25,7 +25,7 @@ from app.campaigns.service import (
     transition,
 )
 from app.jury.service import assign_president, sign_decision
-from app.scorecards import service
+from app.scorecards import exports
 from tests.app.test_jury import BIG, SMALL, Spec, add_responses, login_en, scored
 from tests.conftest import OPEN_YEAR, make_user
 
@@ -156,7 +156,7 @@ def test_scorecard_csv_lists_every_score_row(
     response = client.get(f"/campaigns/{published.id}/scorecards/69123.csv")
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
-    assert list(rows[0]) == service.SCORECARD_CSV_COLUMNS
+    assert list(rows[0]) == exports.SCORECARD_CSV_COLUMNS
     assert [(r["level"], r["key"]) for r in rows][:3] == [
         ("overall", ""),
         ("component", "mystery"),

@@ -13,8 +13,8 @@ from sqlmodel import Session
 from app.cli import alembic_config
 from app.core.config import Settings
 from app.core.db import create_db_engine
-from app.demo import build_demo
 from app.main import create_app
+from demo.editions import build_demo
 from tests.support.servers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from app.campaigns.models import Campaign, Candidate
 from app.campaigns.service import transition
 from app.core.db import create_db_engine
-from app.scorecards import repository as results_repository
+from app.results import repository as results_repository
 from tests.app.test_jury import Spec, make_run
 from tests.browser.test_pages import check_page
 
@@ -30,7 +30,7 @@ def scored_2025(live_database_url: str) -> int:
     engine = create_db_engine(live_database_url)
     with Session(engine) as session:
         campaign = session.exec(select(Campaign).where(Campaign.year == 2025)).one()
-        if results_repository.current_run(session, campaign.id or 0) is None:
+        if results_repository.current_run(session, campaign_id=campaign.id or 0) is None:
             rng = random.Random(7)
             candidates = session.exec(
                 select(Candidate).where(Candidate.campaign_id == campaign.id)

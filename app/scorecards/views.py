@@ -1,16 +1,14 @@
-"""What the jury, the public pages and the scorecards show of a frozen run.
+"""View models of a frozen run: what the jury, the public pages and the scorecards show.
 
-Shared views of a run — a category's candidates with their ranks and intervals, its summary
-statistics and plots, anonymised citizen comments, item labels — and the authority scorecard.
-Nothing here scores anything: it reads the rows a scoring run stored.
+Shared views of a run — a category's candidates with their ranks and intervals and its
+summary statistics, anonymised citizen comments, item labels — and the authority scorecard.
+Nothing here scores anything: it reads the rows a scoring run stored. Their plots are in
+:mod:`app.scorecards.svg`, the CSV in :mod:`app.scorecards.exports`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,17 +20,21 @@ from babel.numbers import get_decimal_symbol
 from sqlmodel import Session
 
 import surveys
-from app import plots
 from app.accounts.models import Role, User
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState
 from app.campaigns.schemas import CampaignConfig
 from app.campaigns.service import parse_config
+from app.core.cache import BoundedCache
+from app.core.db import row_id
 from app.core.errors import NotFound
 from app.core.i18n import _, get_locale
 from app.core.templating import templates
-from app.results.models import RankRow, RunStatus, ScoreLevel, ScoreRow, ScoringRun
-from app.scorecards import repository
+from app.instruments.service import load_published
+from app.results import repository as results_repository
+from app.results.compute import ScoreLevel
+from app.results.models import RankRow, RunStatus, ScoreRow, ScoringRun
+from app.scorecards import repository as scorecards_repository
 from scoring import Estimates, funnel_limits, yoy_difference
 
 # Anonymity: no comment and no breakdown from fewer respondents (METHODOLOGY.md §6).
@@ -70,19 +72,6 @@ def category_labels(config: CampaignConfig) -> dict[str, str]:
         category.key: category.label_fr if language == "fr" else category.label_en
         for category in config.categories
     }
-
-
-def campaign_config(campaign: Campaign) -> CampaignConfig:
-    return parse_config(campaign.config)
-
-
-def require_run(session: Session, campaign: Campaign) -> ScoringRun:
-    run = repository.current_run(session, campaign.id or 0)
-    if run is None:
-        raise NotFound(
-            _("The %(year)d campaign has no complete scoring run yet.") % {"year": campaign.year}
-        )
-    return run
 
 
 @dataclass(frozen=True)
@@ -146,7 +135,9 @@ def category_stats(estimates: Sequence[float]) -> CategoryStats:
     )
 
 
-def _sort_key(sort: str) -> Any:
+def sort_key(sort: str) -> Any:
+    """The ordering of a category table by ``sort`` (one of SORT_KEYS; rank otherwise)."""
+
     def key(line: CandidateLine) -> tuple[Any, ...]:
         row = line.rank
         if sort == "name":
@@ -164,64 +155,50 @@ def _sort_key(sort: str) -> Any:
 
 # A complete run is never edited, so its rows can be kept in memory: each worker reads a
 # category once instead of on every request. The key names the database, the run and its
-# creation time (run ids restart when a test database is emptied).
-_LINES_CACHE: OrderedDict[tuple[str, ...], list[CandidateLine]] = OrderedDict()
-_PLOTS_CACHE: OrderedDict[tuple[str, ...], tuple[str, str | None]] = OrderedDict()
-_LINES_CACHE_SIZE = 32
+# creation time (run ids restart when a test database is emptied), so an entry never goes
+# stale; the bound only limits memory. Only complete runs are cached.
+RUN_CACHE_ENTRIES = 32
+_LINES_CACHE: BoundedCache[tuple[str, ...], list[CandidateLine]] = BoundedCache(
+    "scorecards.category_lines", max_entries=RUN_CACHE_ENTRIES
+)
+# Mean item score over a category's candidates, same key and rule.
+_MEANS_CACHE: BoundedCache[tuple[str, ...], dict[str, float]] = BoundedCache(
+    "scorecards.item_means", max_entries=RUN_CACHE_ENTRIES
+)
 
 
 def run_cache_key(session: Session, run: ScoringRun) -> tuple[str, ...]:
-    return (str(session.get_bind().engine.url), str(run.id), run.created_at.isoformat())
+    return (str(session.get_bind().engine.url), str(row_id(run)), run.created_at.isoformat())
 
 
-def category_plots(
-    session: Session, run: ScoringRun, view: CategoryView, *, laureate: str | None
-) -> tuple[str, str | None]:
-    """The forest and funnel plots of a category (cached like its rows: a run is frozen)."""
-    key = (*run_cache_key(session, run), view.key, get_locale(), laureate or "")
-    plots_ = _PLOTS_CACHE.get(key)
-    if plots_ is None:
-        plots_ = (
-            forest_svg(view, plot_id="forest", laureate=laureate),
-            funnel_svg(view, plot_id="funnel", laureate=laureate),
+def _load_lines(session: Session, run: ScoringRun, category: str) -> list[CandidateLine]:
+    lines = [
+        CandidateLine(code=rank.authority_code, name=name, rank=rank, overall=overall)
+        for rank, overall, name in results_repository.category_lines(
+            session, run_id=row_id(run), category=category
         )
-        _PLOTS_CACHE[key] = plots_
-        while len(_PLOTS_CACHE) > _LINES_CACHE_SIZE:
-            _PLOTS_CACHE.popitem(last=False)
-    return plots_
-
-
-def _category_lines(session: Session, run: ScoringRun, category: str) -> list[CandidateLine]:
-    key = (*run_cache_key(session, run), category)
-    lines = _LINES_CACHE.get(key) if run.status == RunStatus.complete else None
-    if lines is None:
-        lines = [
-            CandidateLine(code=rank.authority_code, name=name, rank=rank, overall=overall)
-            for rank, overall, name in repository.category_lines(session, run.id or 0, category)
-        ]
-        for line in lines:  # detached copies: nothing may expire or write them back
-            session.expunge(line.rank)
-            if line.overall is not None:
-                session.expunge(line.overall)
-        if run.status == RunStatus.complete:
-            _LINES_CACHE[key] = lines
-            while len(_LINES_CACHE) > _LINES_CACHE_SIZE:
-                _LINES_CACHE.popitem(last=False)
+    ]
+    for line in lines:  # detached copies: nothing may expire or write them back
+        session.expunge(line.rank)
+        if line.overall is not None:
+            session.expunge(line.overall)
     return lines
 
 
-_MEANS_CACHE: OrderedDict[tuple[str, ...], dict[str, float]] = OrderedDict()
+def category_lines(session: Session, run: ScoringRun, category: str) -> list[CandidateLine]:
+    """A category's candidates with their rank and overall score rows (detached copies)."""
+    if run.status != RunStatus.complete:
+        return _load_lines(session, run, category)
+    return _LINES_CACHE.get_or_load(
+        (*run_cache_key(session, run), category), lambda: _load_lines(session, run, category)
+    )
 
 
 def _item_means(session: Session, run: ScoringRun, category: str) -> dict[str, float]:
-    key = (*run_cache_key(session, run), category)
-    means = _MEANS_CACHE.get(key)
-    if means is None:
-        means = repository.item_means(session, run.id or 0, category)
-        _MEANS_CACHE[key] = means
-        while len(_MEANS_CACHE) > _LINES_CACHE_SIZE:
-            _MEANS_CACHE.popitem(last=False)
-    return means
+    return _MEANS_CACHE.get_or_load(
+        (*run_cache_key(session, run), category),
+        lambda: results_repository.item_means(session, run_id=row_id(run), category=category),
+    )
 
 
 def category_view(
@@ -236,14 +213,14 @@ def category_view(
     labels = category_labels(config)
     if category not in labels:
         raise NotFound(_("No category %(key)s in this campaign.") % {"key": category})
-    lines = _category_lines(session, run, category)
+    lines = category_lines(session, run, category)
     eligible = [line for line in lines if line.rank.eligible]
     ineligible = sorted(
         (line for line in lines if not line.rank.eligible), key=lambda line: line.name.lower()
     )
-    by_rank = sorted(eligible, key=_sort_key("rank"))
+    by_rank = sorted(eligible, key=sort_key("rank"))
     sort = sort if sort in SORT_KEYS else "rank"
-    eligible = sorted(eligible, key=_sort_key(sort), reverse=descending)
+    eligible = sorted(eligible, key=sort_key(sort), reverse=descending)
     outliers: dict[str, str] = {}
     scored = [
         line for line in by_rank if line.rank.estimate is not None and (line.rank.se or 0) > 0
@@ -270,132 +247,13 @@ def category_view(
     )
 
 
-def forest_svg(
-    view: CategoryView, *, plot_id: str, laureate: str | None = None, highlight: str | None = None
-) -> str:
-    ordered = sorted(view.eligible, key=_sort_key("estimate"), reverse=True)
-    rows = []
-    for line in ordered:
-        if line.rank.estimate is None:
-            continue
-        emphasis = ""
-        if line.code in (laureate, highlight):
-            emphasis = "laureate"
-        elif line.rank.in_top1_set:
-            emphasis = "top1"
-        elif line.rank.in_top3_set:
-            emphasis = "top3"
-        rows.append(
-            plots.ForestRow(
-                key=line.code,
-                label=line.name,
-                estimate=line.rank.estimate,
-                ci_low=line.ci_low,
-                ci_high=line.ci_high,
-                emphasis=emphasis,
-            )
-        )
-    stats = view.stats
-    desc = _(
-        "%(count)d candidates sorted by score, each with its confidence interval. "
-        "Median %(median)s; best %(best)s. %(top1)d in the top-1 set, "
-        "%(top3)d in the top-3 set. The table below gives every value."
-    ) % {
-        "count": len(rows),
-        "median": _one(stats.median),
-        "best": _one(stats.best),
-        "top1": len(view.top1),
-        "top3": sum(1 for line in view.eligible if line.rank.in_top3_set),
-    }
-    return plots.forest_plot(
-        rows,
-        plot_id=plot_id,
-        title=_("Forest plot: %(category)s") % {"category": view.label},
-        desc=desc,
-        reference=stats.median,
-        reference_label=_("median"),
-        axis_label=_("Score out of 100, with its confidence interval"),
-    )
-
-
-def funnel_svg(view: CategoryView, *, plot_id: str, laureate: str | None = None) -> str | None:
-    scored = [
-        line for line in view.eligible if line.rank.estimate is not None and (line.rank.se or 0) > 0
-    ]
-    if len(scored) < 3:
-        return None
-    estimates = np.array([line.rank.estimate for line in scored], dtype=float)
-    errors = np.array([line.rank.se for line in scored], dtype=float)
-    limits = funnel_limits(estimates, errors)
-    grid = np.linspace(errors.min() * 0.8, errors.max() * 1.25, 40)
-    widening = math.sqrt(limits.phi)
-    curves = []
-    for level in limits.levels:
-        base = funnel_limits(limits.target, grid, levels=(level,), overdispersion=False)
-        curves.append(
-            plots.FunnelCurve(
-                level=level,
-                se=list(grid),
-                lower=list(limits.target - (limits.target - base.lower[0]) * widening),
-                upper=list(limits.target + (base.upper[0] - limits.target) * widening),
-            )
-        )
-    points = [
-        plots.FunnelPoint(
-            key=line.code,
-            label=line.name,
-            estimate=float(line.rank.estimate or 0.0),
-            se=float(line.rank.se or 0.0),
-            emphasis="laureate" if line.code == laureate else "",
-        )
-        for line in scored
-    ]
-    above = sum(1 for side in view.outliers.values() if side == "above")
-    below = sum(1 for side in view.outliers.values() if side == "below")
-    desc = _(
-        "Each candidate's score against its precision (1/SE), with 95 %% and 99.8 %% control "
-        "limits around the precision-weighted category mean %(target)s "
-        "(over-dispersion factor %(phi)s). Above the 99.8 %% limit: %(above)d; "
-        "below it: %(below)d."
-    ) % {
-        "target": _one(limits.target),
-        "phi": f"{limits.phi:.2f}",
-        "above": above,
-        "below": below,
-    }
-    return plots.funnel_plot(
-        points,
-        curves,
-        target=limits.target,
-        plot_id=plot_id,
-        title=_("Funnel plot: %(category)s") % {"category": view.label},
-        desc=desc,
-        x_label=_("Precision (1 / standard error)"),
-        y_label=_("Score"),
-    )
-
-
-def _one(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 # --- instruments: item labels and free-text items -------------------------------------------
-
-_INSTRUMENTS: dict[str, surveys.Instrument] = {}
-
-
-def _instrument(version_sha: str, content: dict[str, Any]) -> surveys.Instrument:
-    # A published version never changes (its sha256 is its content), so caching is safe.
-    instrument = _INSTRUMENTS.get(version_sha)
-    if instrument is None:
-        instrument = surveys.instrument_from_dict(content)
-        _INSTRUMENTS[version_sha] = instrument
-    return instrument
 
 
 def pinned_instruments(session: Session, campaign: Campaign) -> list[surveys.Instrument]:
-    pins = campaigns_repository.pinned_instruments(session, campaign.id or 0)
-    return [_instrument(version.sha256, version.content) for _pin, version in pins]
+    # load_published keeps each parsed version (a published version never changes).
+    pins = campaigns_repository.pinned_instruments(session, row_id(campaign))
+    return [load_published(version) for _pin, version in pins]
 
 
 def item_labels(instruments: Sequence[surveys.Instrument]) -> dict[str, str]:
@@ -434,19 +292,17 @@ def anonymised_comments(
     count = (
         respondents
         if respondents is not None
-        else repository.count_valid_responses(session, campaign.id or 0, code)
+        else scorecards_repository.count_valid_responses(session, row_id(campaign), code)
     )
     if count < MIN_RESPONDENTS_FOR_COMMENTS:
         return count, []
-    rows = repository.response_answers(session, campaign.id or 0, code, limit=COMMENT_SCAN_LIMIT)
-    text_keys: dict[int, list[str]] = {}
-    versions = {
-        version.id: version
-        for version in repository.instrument_versions(session, {vid for _a, vid in rows})
+    rows = scorecards_repository.response_answers(
+        session, row_id(campaign), code, limit=COMMENT_SCAN_LIMIT
+    )
+    text_keys = {
+        row_id(version): [item.key for item in load_published(version).items if item.type == "text"]
+        for version in scorecards_repository.instrument_versions(session, {vid for _a, vid in rows})
     }
-    for version_id, version in versions.items():
-        instrument = _instrument(version.sha256, version.content)
-        text_keys[version_id or 0] = [item.key for item in instrument.items if item.type == "text"]
     comments: list[str] = []
     for answers, version_id in rows:
         for key in text_keys.get(version_id, []):
@@ -461,8 +317,8 @@ def anonymised_comments(
 def visit_remarks(session: Session, visits: Sequence[Any]) -> dict[object, list[str]]:
     """A shopper's free-text remarks of each visit (contacts masked), visit id → texts."""
     versions = {
-        version.id: _instrument(version.sha256, version.content)
-        for version in repository.instrument_versions(
+        version.id: load_published(version)
+        for version in scorecards_repository.instrument_versions(
             session, {visit.instrument_version_id for visit in visits}
         )
     }
@@ -570,16 +426,16 @@ def year_over_year(
 ) -> Change | None:
     if overall is None or overall.estimate is None or overall.se is None:
         return None
-    previous_campaign = repository.previous_campaign(session, campaign)
+    previous_campaign = scorecards_repository.previous_campaign(session, campaign)
     if previous_campaign is None:
         return None
-    previous_run = repository.current_run(session, previous_campaign.id or 0)
+    previous_run = results_repository.current_run(session, campaign_id=row_id(previous_campaign))
     if previous_run is None:
         return None
-    before = repository.overall_score(session, previous_run.id or 0, code)
+    before = results_repository.overall_score(session, run_id=row_id(previous_run), code=code)
     if before is None or before.estimate is None or before.se is None:
         return None
-    config = campaign_config(campaign)
+    config = parse_config(campaign.config)
     difference = yoy_difference(
         _estimates(code, overall), _estimates(code, before), level=config.confidence_level
     )
@@ -595,22 +451,22 @@ def year_over_year(
 def get_scorecard(session: Session, *, campaign: Campaign, code: str, user: User) -> Scorecard:
     code = code.upper()
     _authorise(user, code, campaign)
-    run = repository.current_run(session, campaign.id or 0)
+    run = results_repository.current_run(session, campaign_id=row_id(campaign))
     if run is None:
         raise NotFound(_("No scorecard for %(code)s.") % {"code": code})
-    rows = repository.authority_scores(session, run.id or 0, code)
-    rank = repository.rank_row(session, run.id or 0, code)
+    rows = results_repository.score_rows(session, run_id=row_id(run), codes=[code])
+    rank = results_repository.rank_row(session, run_id=row_id(run), code=code)
     if not rows and rank is None:
         raise NotFound(_("No scorecard for %(code)s.") % {"code": code})
-    names = repository.authority_names(session, [code])
-    config = campaign_config(campaign)
+    names = results_repository.authority_names(session, [code])
+    config = parse_config(campaign.config)
     labels = category_labels(config)
     category = rank.category if rank else ""
     by_level: dict[str, list[ScoreRow]] = {}
     for row in rows:
         by_level.setdefault(row.level, []).append(row)
     overall = next(iter(by_level.get(ScoreLevel.overall, [])), None)
-    peers = [line.rank for line in _category_lines(session, run, category)] if category else []
+    peers = [line.rank for line in category_lines(session, run, category)] if category else []
     stats = category_stats(
         [peer.estimate for peer in peers if peer.eligible and peer.estimate is not None]
     )
@@ -658,135 +514,3 @@ def get_scorecard(session: Session, *, campaign: Campaign, code: str, user: User
         theme_names=theme_labels(instruments),
         candidates_in_category=len(peers),
     )
-
-
-def scorecard_profile_svg(card: Scorecard, *, plot_id: str) -> str | None:
-    """The authority's channel and theme scores with intervals, against its overall score."""
-    component_names = {"survey": _("Citizen survey"), "mystery": _("Mystery shopping")}
-    rows = []
-    for row in [*card.components, *card.channels, *card.themes]:
-        if row.estimate is None:
-            continue
-        if row.level == ScoreLevel.component:
-            label = component_names.get(row.key, row.key)
-        elif row.level == ScoreLevel.channel:
-            label = _(row.key)
-        else:
-            label = card.theme_names.get(row.key, row.key)
-        rows.append(
-            plots.ForestRow(
-                key=f"{row.level}:{row.key}",
-                label=label,
-                estimate=row.estimate,
-                ci_low=row.ci_low,
-                ci_high=row.ci_high,
-            )
-        )
-    if not rows:
-        return None
-    overall = card.overall.estimate if card.overall else None
-    return plots.forest_plot(
-        rows,
-        plot_id=plot_id,
-        title=_("Scores of %(name)s by component, channel and theme") % {"name": card.name},
-        desc=_(
-            "%(count)d scores, each with its confidence interval; the dashed line is the overall "
-            "score %(overall)s. The tables give every value."
-        )
-        % {"count": len(rows), "overall": _one(overall)},
-        reference=overall,
-        reference_label=_("overall"),
-        axis_label=_("Score out of 100, with its confidence interval"),
-    )
-
-
-def scorecard_position_svg(card: Scorecard, *, plot_id: str) -> str | None:
-    stats = card.stats
-    if stats.count == 0 or stats.median is None:
-        return None
-    box = plots.BoxRow(
-        key=card.category,
-        label=card.category_label,
-        minimum=stats.worst or 0.0,
-        q1=stats.q1 or 0.0,
-        median=stats.median,
-        q3=stats.q3 or 0.0,
-        maximum=stats.best or 0.0,
-        count=stats.count,
-        marker=card.overall.estimate if card.overall else None,
-    )
-    return plots.distribution_plot(
-        [box],
-        plot_id=plot_id,
-        title=_("Position of %(name)s in its category") % {"name": card.name},
-        desc=_(
-            "Scores of the %(count)d ranked candidates of the category: quartiles %(q1)s–%(q3)s, "
-            "median %(median)s, best %(best)s; the diamond is %(name)s at %(score)s."
-        )
-        % {
-            "count": stats.count,
-            "q1": _one(stats.q1),
-            "q3": _one(stats.q3),
-            "median": _one(stats.median),
-            "best": _one(stats.best),
-            "name": card.name,
-            "score": _one(card.overall.estimate if card.overall else None),
-        },
-        axis_label=_("Score out of 100"),
-    )
-
-
-SCORECARD_CSV_COLUMNS = [
-    "year",
-    "authority_code",
-    "authority_name",
-    "category",
-    "level",
-    "key",
-    "estimate",
-    "se",
-    "df",
-    "ci_low",
-    "ci_high",
-    "n",
-    "n_eff",
-    "flags",
-]
-
-
-def _number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def scorecard_csv(session: Session, card: Scorecard) -> str:
-    """Every score row of the authority in the run (one per level and key), UTF-8 CSV."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SCORECARD_CSV_COLUMNS)
-    order = {level.value: index for index, level in enumerate(ScoreLevel)}
-    rows = sorted(
-        repository.authority_scores(session, card.run.id or 0, card.code),
-        key=lambda row: (order.get(row.level, 99), row.key),
-    )
-    for row in rows:
-        writer.writerow(
-            [
-                card.campaign.year,
-                card.code,
-                card.name,
-                card.category,
-                row.level,
-                row.key,
-                _number(row.estimate),
-                _number(row.se),
-                _number(row.df),
-                _number(row.ci_low),
-                _number(row.ci_high),
-                row.n,
-                _number(row.n_eff),
-                " ".join(row.flags),
-            ]
-        )
-    return buffer.getvalue()

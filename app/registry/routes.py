@@ -1,4 +1,4 @@
-"""The registry pages: search (htmx, paginated), one authority, and the file import."""
+"""The registry pages: search (htmx, paginated), one authority, and the file import (admins)."""
 
 from __future__ import annotations
 

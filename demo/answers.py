@@ -1,14 +1,22 @@
-"""Plausible answers to an instrument, for the demo, the benchmark and the tests.
+"""Plausible answers to an instrument, drawn from a seeded generator and an authority's quality.
 
 An authority's ``quality`` (0–1) moves every answer the same way: good authorities get higher
-agreement, more "yes", shorter waits and quicker replies. Answers are drawn item by item from
-the instrument's own definition (types, options, thresholds) and then cleaned by
-``surveys.validate_answers``, so what comes out is what the collection would have stored.
+agreement, more "yes", shorter waits and quicker replies. Two generators:
+
+- :func:`raw_answers` answers every item of any instrument (the citizen survey above all) from
+  the item's own definition; relevance is left to validation, which drops the rest, as the
+  collection does with what a client sends. :func:`clean_answers` validates them.
+- :func:`grid_answers` answers a mystery-shopper grid the way a shopper fills it in: in form
+  order, dates from the visit day, and always a remark (the grid asks one for every failing
+  item), so that the report passes the visit service's checks.
+
+Used by the demo, by the test factories (``tests/factories``) and by the benchmarks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import random
 from typing import Any
@@ -29,6 +37,21 @@ _COMMENTS = (
     "Démarche simple, tout s'est bien passé.",
     "Pas de réponse à mon courriel après deux semaines.",
 )
+# Grid items dated on the day of the visit itself; other dates follow the sending.
+VISIT_DATE_ITEMS = ("visit_date", "call_date", "audit_date", "sent_on")
+
+
+def authority_quality(codes: list[str], seed: int) -> dict[str, float]:
+    """A stable quality level (0–1) per authority: the good and the weaker candidates."""
+    out = {}
+    for code in codes:
+        digest = hashlib.sha256(f"{seed}:{code}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64
+        out[code] = float(min(0.95, max(0.2, 0.62 + 0.16 * (u - 0.5) * 2.2)))
+    return out
+
+
+# --- any instrument (the citizen survey) -----------------------------------------------------
 
 
 class _Draws:
@@ -146,38 +169,83 @@ def clean_answers(
     return dict(validation.answers)
 
 
-class Cleaner:
-    """``clean_answers`` for many submissions: relevance computed by ``surveys`` once per
-    combination of the answers that skip logic reads (the channel, for the citizen survey).
+# --- a mystery-shopper grid, as a shopper fills it in ------------------------------------------
 
-    Values are drawn from the items' own options, so what validation would change is which
-    items are relevant; the first submission of each combination is validated in full and
-    the cleaned result must equal the shortcut's.
-    """
 
-    def __init__(self, instrument: surveys.Instrument) -> None:
-        self.instrument = instrument
-        keys: set[str] = set()
-        for item in instrument.items:
-            if item.relevant_expression is not None:
-                keys |= item.relevant_expression.keys
-        for section in instrument.sections:
-            expression = getattr(section, "relevant_expression", None)
-            if expression is not None:
-                keys |= expression.keys
-        self.controlling = sorted(keys)
-        self._relevant: dict[tuple[Any, ...], frozenset[str]] = {}
+def _yes(rng: random.Random, probability: float) -> str:
+    return "yes" if rng.random() < probability else "no"
 
-    def clean(self, raw: dict[str, Any]) -> dict[str, Any]:
-        pattern = tuple(str(raw.get(key)) for key in self.controlling)
-        relevant = self._relevant.get(pattern)
-        if relevant is None:
-            validation = surveys.validate_answers(self.instrument, raw)
-            if not validation.ok:
-                raise ValueError(f"synthetic answers do not validate: {validation.errors}")
-            relevant = frozenset(validation.relevant)
-            self._relevant[pattern] = relevant
-            shortcut = {key: value for key, value in raw.items() if key in relevant}
-            if shortcut != dict(validation.answers):
-                raise ValueError("synthetic answers change under validation")
-        return {key: value for key, value in raw.items() if key in relevant}
+
+def _grid_item(
+    item: surveys.Item, rng: random.Random, quality: float, answers: dict[str, Any], day: dt.date
+) -> Any:
+    kind = item.type
+    if item.not_applicable and rng.random() < 0.1:
+        return "na"
+    if kind in ("yes_no", "yes_no_dk"):
+        if item.knockout is not None and item.knockout.fail_if:
+            failing = str(item.knockout.fail_if[0])
+            fails = rng.random() < 0.2 * (1 - quality)
+            return failing if fails else ("no" if failing == "yes" else "yes")
+        if item.key.endswith("_received"):
+            return _yes(rng, 0.55 + 0.45 * quality)
+        return _yes(rng, quality)
+    if kind == "graded":
+        draw = rng.random()
+        return 1 if draw < quality else (0.5 if draw < quality + (1 - quality) * 0.6 else 0)
+    if kind in ("scale1_4", "likert5", "scale0_10", "smileys3"):
+        values = [c.value for c in item.options if not c.missing and c.value != "na"]
+        position = min(len(values) - 1, max(0, round(rng.gauss(quality, 0.18) * len(values))))
+        return values[position]
+    if kind == "choice_one":
+        scored = [c for c in item.options if c.score is not None]
+        if scored:
+            good = [c.value for c in scored if (c.score or 0) >= 100]
+            bad = [c.value for c in scored if (c.score or 0) < 100]
+            return rng.choice(good if rng.random() < quality or not bad else bad)
+        return rng.choice([c.value for c in item.options])
+    if kind == "choice_many":
+        return [rng.choice([c.value for c in item.options])]
+    if kind == "count":
+        return max(1, round(rng.gauss(2 + 8 * (1 - quality), 1.5)))
+    if kind == "duration":
+        seconds = rng.expovariate(1 / (240 + 1500 * (1 - quality)))
+        return int(min(7200, max(20, seconds)))
+    if kind == "date":
+        if item.key in VISIT_DATE_ITEMS:
+            return day.isoformat()
+        # An acknowledgement or an answer: some working days after the sending.
+        sent = dt.date.fromisoformat(answers.get("sent_on", day.isoformat()))
+        if item.key.startswith("ack"):
+            delay = max(0, round(rng.gauss(1 + 9 * (1 - quality), 2)))
+        else:
+            delay = max(1, round(rng.gauss(2 + 22 * (1 - quality), 4)))
+        return surveys.add_working_days(sent, delay).isoformat()
+    if kind == "text":
+        negatives = [
+            key
+            for key, value in answers.items()
+            if value == "no" or (value == 0 and not isinstance(value, bool))
+        ]
+        # Always a remark: the shopper's page requires one when an item fails.
+        if negatives:
+            return "Réponses négatives constatées (voir la grille) : " + ", ".join(negatives[:3])
+        return "RAS"
+    return None
+
+
+def grid_answers(
+    instrument: surveys.Instrument, *, rng: random.Random, quality: float, day: dt.date
+) -> dict[str, Any]:
+    """Valid answers for a grid (drawn in form order, then cleaned by surveys' validation)."""
+    raw: dict[str, Any] = {}
+    for item in instrument.items:
+        if not item.answerable or item.type in ("delay", "note"):
+            continue
+        value = _grid_item(item, rng, quality, raw, day)
+        if value is not None:
+            raw[item.key] = value
+    checked = surveys.validate_answers(instrument, raw)
+    if not checked.ok:
+        raise ValueError(f"grid answers refused for {instrument.key}: {checked.errors}")
+    return dict(checked.answers)

@@ -1,0 +1,737 @@
+"""The scoring computation, pure: flattened inputs in, typed score and rank rows out.
+
+Nothing here reads or writes the database: :mod:`app.results.inputs` gathers a
+:class:`ScoringInputs`, :func:`compute` turns it into a :class:`ComputedRun`, and
+:mod:`app.results.service` stores it. The methods are in METHODOLOGY.md.
+
+Score rows (:class:`ScoreRowData`), per candidate:
+
+- ``overall`` (key ""): Σ component weight × component, variances added, Welch df;
+- ``component`` ``survey``: Hájek mean of the respondents' satisfaction index (design weights
+  1, Taylor SE, t on the authority's own df); ``mystery``: the channel scores combined with the
+  campaign's channel weights (weights renormalised over the channels tested);
+- ``channel`` (channel code): mean of the approved visits' scores, SE s/√k on k−1 df, a single
+  visit borrowing the pooled variance of its category and channel (``borrowed_variance``),
+  or, when no candidate of the category has two visits there, the variance of the
+  single-visit scores across the category (conservative, see :func:`fill_unreplicated`);
+- ``theme``: survey themes as Hájek means of the respondents' theme scores, grid themes as
+  means of the visits' theme scores (same rule as channels);
+- ``item``: key ``"<instrument key>:<item key>"`` (e.g. ``citizen:courtesy``,
+  ``grid-guichet:wait``), the item's mean score, for strengths and irritants.
+
+Flags: ``insufficient_precision`` (effective n < 30 on survey figures, or interval wider than
+30 points, or no SE), ``fewer_than_5`` (never shown: anonymity), ``borrowed_variance``,
+``no_survey`` / ``no_mystery`` (the overall score stands on one component only).
+
+Rank rows (:class:`RankRowData`), per candidate of each category: eligible candidates
+(campaign rules) with a finite estimate and SE are ranked: point rank, marginal rank interval
+at the campaign's confidence level (Mogstad et al. 2024, stepdown, seeded), membership of the
+τ=1 and τ=3 sets (from the single-step simultaneous sets: valid, slightly conservative),
+P(best) (descriptive) and percentile (share of the other ranked candidates scoring lower, ties
+counting half). Ineligible candidates keep their estimate and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scoring import (
+    Design,
+    Estimates,
+    channel_scores,
+    combine_components,
+    estimate_means,
+    p_best,
+    precision_flags,
+    rank_sets,
+    stack_components,
+)
+from scoring.estimates import t_quantile
+from surveys.scores import COVERAGE_FLOOR
+
+if TYPE_CHECKING:  # the configuration is only read here: no need to load its models
+    from app.campaigns.schemas import CampaignConfig
+
+Progress = Callable[[int, str], None]
+
+N_DRAWS = 10_000
+MIN_N_EFF = 30.0
+MAX_CI_WIDTH = 30.0
+MIN_SHOWN = 5
+MIN_POOLED_DF = 5
+NO_OVERALL = "no_overall"
+
+
+class ScoreLevel(StrEnum):
+    overall = "overall"
+    component = "component"  # key: survey | mystery
+    channel = "channel"  # key: channel code (mystery grids) — INSTRUMENTS.md
+    theme = "theme"  # key: theme code
+    item = "item"  # key: item key (strengths and irritants on the scorecard)
+
+
+# --- what goes in ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyItem:
+    key: str
+    weight: float
+    theme: str | None
+
+
+@dataclass(frozen=True)
+class VisitTable:
+    """Approved visits, one entry per visit, aligned arrays."""
+
+    ids: list[str]
+    candidate: np.ndarray  # index into ScoringInputs.codes
+    channel: np.ndarray  # channel code (object array)
+    score: np.ndarray  # channel score of the visit 0–100 (0 after a knock-out), NaN if missing
+    knocked_out: np.ndarray  # bool
+    themes: dict[str, np.ndarray]  # theme key → score of the visit's theme node (NaN: absent)
+    items: dict[str, np.ndarray]  # "grid-key:item" → item score (NaN: missing)
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    campaign_id: int
+    year: int
+    config: CampaignConfig
+    # Candidates (sorted by authority code) and their categories.
+    codes: list[str]
+    categories: list[str]
+    # Survey: one row per valid response.
+    survey_key: str
+    survey_items: list[SurveyItem]
+    themes: list[str]  # survey theme keys
+    response_candidate: np.ndarray  # int32 index into codes
+    item_scores: np.ndarray  # (n responses, n survey items) 0–100, NaN missing
+    visits: VisitTable
+    instruments: list[dict[str, Any]]  # key, version, sha256 of each pinned version
+    counts: dict[str, Any] = field(default_factory=dict)
+    inputs_sha256: str = ""
+
+    @property
+    def n_responses(self) -> int:
+        return int(self.item_scores.shape[0])
+
+
+# --- what comes out -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRowData:
+    """One estimate of one candidate, as a ``ScoreRow`` stores it (same field names)."""
+
+    authority_code: str
+    level: str
+    key: str
+    estimate: float | None
+    se: float | None
+    df: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_eff: float | None
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RankRowData:
+    """A candidate's place in its category, as a ``RankRow`` stores it (same field names)."""
+
+    category: str
+    authority_code: str
+    eligible: bool
+    ineligible_reason: str
+    estimate: float | None
+    se: float | None
+    rank: int | None
+    rank_low: int | None
+    rank_high: int | None
+    in_top1_set: bool
+    in_top3_set: bool
+    p_best: float | None
+    percentile: float | None
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    candidates: int
+    scored: int
+    eligible: int
+
+
+@dataclass(frozen=True)
+class ComputedRun:
+    """Every row of a run, sorted as stored, and the per-category counts of its summary."""
+
+    score_rows: list[ScoreRowData]
+    rank_rows: list[RankRowData]
+    categories: dict[str, CategoryCounts]
+
+    def summary(self) -> dict[str, Any]:
+        """The run's own part of the stored summary (the inputs add their counts)."""
+        return {
+            "categories": {
+                key: {"candidates": c.candidates, "scored": c.scored, "eligible": c.eligible}
+                for key, c in self.categories.items()
+            },
+            "score_rows": len(self.score_rows),
+            "rank_rows": len(self.rank_rows),
+        }
+
+
+def ineligibility_code(
+    *, respondents: tuple[int, int] | None, channels: tuple[int, int] | None, no_overall: bool
+) -> str:
+    """``respondents:12/30; channels:1/3`` — stored in rank rows and open data as is
+    (:func:`app.results.labels.describe_ineligibility` puts it in words)."""
+    parts = []
+    if respondents is not None:
+        parts.append(f"respondents:{respondents[0]}/{respondents[1]}")
+    if channels is not None:
+        parts.append(f"channels:{channels[0]}/{channels[1]}")
+    if no_overall:
+        parts.append(NO_OVERALL)
+    return "; ".join(parts)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _on_scale(bound: Any) -> float | None:
+    """A confidence bound truncated to the 0–100 score scale.
+
+    A t interval on few degrees of freedom (two visits: t(1) = 12.7) can reach far outside
+    the scale; no score lies there, so the bound is cut at the scale's edge. The standard
+    error is kept as computed, so rankings and the precision flags (decided on the raw
+    width, before this cut) are unchanged.
+    """
+    value = _num(bound)
+    return None if value is None else min(max(value, 0.0), 100.0)
+
+
+def _rows_from(
+    estimates: Estimates,
+    *,
+    codes: list[str],
+    level: ScoreLevel,
+    key: str | Callable[[Any], str],
+    min_n_eff: float,
+    extra_flags: Callable[[int], list[str]] | None = None,
+) -> list[ScoreRowData]:
+    """Score rows of one result whose domains are candidate indices (or (candidate, key))."""
+    flags = precision_flags(
+        estimates, min_n_eff=min_n_eff, max_ci_width=MAX_CI_WIDTH, min_n=MIN_SHOWN
+    )
+    insufficient = flags["insufficient_precision"].to_numpy()
+    suppress = flags["suppress"].to_numpy()
+    rows = []
+    for i, domain in enumerate(estimates.domains):
+        if isinstance(domain, tuple):
+            candidate, label = int(domain[0]), domain[1]
+            row_key = key(label) if callable(key) else key
+        else:
+            candidate = int(domain)
+            row_key = key if isinstance(key, str) else key(domain)
+        estimate = _num(estimates.estimate[i])
+        row_flags = []
+        if estimate is not None and insufficient[i]:
+            row_flags.append("insufficient_precision")
+        if suppress[i]:
+            row_flags.append("fewer_than_5")
+        if extra_flags is not None:
+            row_flags.extend(extra_flags(i))
+        rows.append(
+            ScoreRowData(
+                authority_code=codes[candidate],
+                level=level.value,
+                key=row_key,
+                estimate=estimate,
+                se=_num(estimates.se[i]),
+                df=_num(estimates.df[i]),
+                ci_low=_on_scale(estimates.ci_low[i]),
+                ci_high=_on_scale(estimates.ci_high[i]),
+                n=int(estimates.n[i]),
+                n_eff=_num(estimates.n_eff[i]),
+                flags=tuple(row_flags),
+            )
+        )
+    return rows
+
+
+# --- the citizen survey -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyEstimates:
+    """Hájek means per candidate of the respondents' index, theme and item scores."""
+
+    index: Estimates
+    themes: dict[str, Estimates]  # survey theme key → estimates
+    items: dict[str, Estimates]  # "<survey key>:<item key>" → estimates
+
+
+def survey_estimates(inputs: ScoringInputs, level: float) -> SurveyEstimates | None:
+    """The survey's estimates, or None without any valid response."""
+    scores = inputs.item_scores
+    if scores.shape[0] == 0:
+        return None
+    weights = np.array([item.weight for item in inputs.survey_items])
+    present = ~np.isnan(scores)
+    present_weights = present.astype(float)
+    filled = np.where(present, scores, 0.0)
+
+    def node(mask: np.ndarray) -> np.ndarray:
+        w = np.where(mask, weights, 0.0)
+        total_weight = w.sum()
+        if total_weight <= 0:
+            return np.full(scores.shape[0], np.nan)
+        covered = present_weights @ w
+        summed = filled @ w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = summed / covered
+        # The same floor as surveys.submission_scores: missing below it.
+        enough = (covered > 0) & (covered / total_weight >= COVERAGE_FLOOR - 1e-12)
+        return np.where(enough, value, np.nan)
+
+    # estimate_means takes named columns; the names stay inside this function.
+    everything = weights > 0
+    columns: dict[str, np.ndarray] = {
+        "authority": inputs.response_candidate.astype(np.int64),
+        "index": node(everything),
+    }
+    theme_columns: dict[str, str] = {}
+    for theme in inputs.themes:
+        mask = np.array([item.theme == theme for item in inputs.survey_items]) & everything
+        if mask.any():
+            theme_columns[theme] = f"theme {len(theme_columns)}"
+            columns[theme_columns[theme]] = node(mask)
+    item_columns: dict[str, str] = {}
+    for j, item in enumerate(inputs.survey_items):
+        item_columns[f"{inputs.survey_key}:{item.key}"] = f"item {j}"
+        columns[f"item {j}"] = scores[:, j]
+    ys = [name for name in columns if name != "authority"]
+    means = estimate_means(columns, ys, Design(), by="authority", level=level, df="domain")
+    return SurveyEstimates(
+        index=means["index"],
+        themes={theme: means[name] for theme, name in theme_columns.items()},
+        items={key: means[name] for key, name in item_columns.items()},
+    )
+
+
+# --- the mystery shopping ---------------------------------------------------------------------
+
+
+def fill_unreplicated(estimates: Estimates, categories: np.ndarray, level: float) -> Estimates:
+    """Variance of single-visit means when the category's pool is too thin.
+
+    ``channel_scores`` gives a single visit the pooled within-authority variance of its
+    category and channel, with that pool's df. When fewer than ``MIN_POOLED_DF`` df back it
+    (one replicated authority gives df = 1, hence t ≈ 12.7 and a useless interval), the
+    same channel's pool over all categories is used if it has more df: the within-authority
+    spread of a channel's visits does not depend on the town's size. With no replicated
+    authority at all (the default tests have one letter, one website audit and one social
+    message), the variance of the single-visit scores across the category's candidates
+    (between + within, so an upper bound of the within variance) is used with m − 1 df.
+    Such rows stay flagged ``borrowed_variance``.
+    """
+    se = np.array(estimates.se, dtype=float)
+    df = np.array(estimates.df, dtype=float)
+    single = estimates.n == 1
+    if not single.any():
+        return estimates
+    n = np.asarray(estimates.n, dtype=float)
+    candidate = np.asarray(estimates.domains.get_level_values(0), dtype=np.int64)
+    label = np.asarray(estimates.domains.get_level_values(1), dtype=object)
+    category = categories[candidate]
+    own = (n >= 2) & ~np.isnan(estimates.se)
+    # Within-authority sums of squares of the replicated rows: (k − 1)·s² = (k − 1)·k·se².
+    sum_sq = np.where(own, (n - 1) * n * np.nan_to_num(estimates.se) ** 2, 0.0)
+    # Pools by (category, label); category None is the label's national pool.
+    pools: dict[tuple[Hashable, Hashable], tuple[float, float]] = {}
+    for i in np.flatnonzero(own):
+        for key in ((category[i], label[i]), (None, label[i])):
+            ss, dof = pools.get(key, (0.0, 0.0))
+            pools[key] = (ss + sum_sq[i], dof + n[i] - 1)
+    between: dict[tuple[Hashable, Hashable], tuple[float, float]] = {}
+    for i in np.flatnonzero(single):
+        _local_ss, local_df = pools.get((category[i], label[i]), (0.0, 0.0))
+        if local_df >= MIN_POOLED_DF:
+            continue  # channel_scores' own choice stands
+        national_ss, national_df = pools.get((None, label[i]), (0.0, 0.0))
+        if national_df > local_df:
+            se[i], df[i] = math.sqrt(national_ss / national_df), national_df
+        elif local_df <= 0:
+            key = (category[i], label[i])
+            if key not in between:
+                members = (category == category[i]) & (label == label[i]) & single
+                values = estimates.estimate[members]
+                values = values[~np.isnan(values)]
+                between[key] = (
+                    (float(np.std(values, ddof=1)), float(len(values) - 1))
+                    if len(values) >= 2
+                    else (math.nan, math.nan)
+                )
+            se[i], df[i] = between[key]
+    quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
+    return Estimates(
+        domains=estimates.domains,
+        estimate=estimates.estimate,
+        se=se,
+        df=df,
+        ci_low=estimates.estimate - quantile * se,
+        ci_high=estimates.estimate + quantile * se,
+        n=estimates.n,
+        n_eff=estimates.n_eff,
+        level=level,
+        method=estimates.method
+        + f"; single visits: category pool if ≥ {MIN_POOLED_DF} df, else the channel's "
+        "national pool, else the variance across the category's candidates",
+    )
+
+
+def _grouped_visits(
+    inputs: ScoringInputs, values: dict[str, np.ndarray], level: float
+) -> Estimates | None:
+    """Mean per (candidate, label) of visit-level values, as channel scores are computed."""
+    visits = inputs.visits
+    categories = np.asarray(inputs.categories, dtype=object)
+    parts_score, parts_candidate, parts_label = [], [], []
+    for label, column in values.items():
+        keep = ~np.isnan(column)
+        if keep.any():
+            parts_score.append(column[keep])
+            parts_candidate.append(visits.candidate[keep])
+            parts_label.append(np.full(int(keep.sum()), label, dtype=object))
+    if not parts_score:
+        return None
+    candidate = np.concatenate(parts_candidate).astype(np.int64)
+    result = channel_scores(
+        np.concatenate(parts_score),
+        candidate,
+        np.concatenate(parts_label),
+        categories[candidate],
+        level=level,
+    )
+    return fill_unreplicated(result, categories, level)
+
+
+@dataclass(frozen=True)
+class MysteryScores:
+    rows: list[ScoreRowData]  # channel, mystery component, grid theme and grid item rows
+    component: Estimates | None  # the mystery component, None when no channel is weighted
+
+
+def _mystery(inputs: ScoringInputs, level: float) -> MysteryScores:
+    visits = inputs.visits
+    codes = inputs.codes
+    config = inputs.config
+    if not len(visits.ids) or np.all(np.isnan(visits.score)):
+        return MysteryScores(rows=[], component=None)
+    categories = np.asarray(inputs.categories, dtype=object)
+    candidate = visits.candidate.astype(np.int64)
+    channels = fill_unreplicated(
+        channel_scores(visits.score, candidate, visits.channel, categories[candidate], level=level),
+        categories,
+        level,
+    )
+    borrowed = channels.n == 1
+    rows = _rows_from(
+        channels,
+        codes=codes,
+        level=ScoreLevel.channel,
+        key=str,
+        min_n_eff=0.0,
+        extra_flags=lambda i: ["borrowed_variance"] if borrowed[i] else [],
+    )
+    tested = set(channels.domains.get_level_values(1))
+    channel_weights: dict[Any, float] = {
+        channel: float(config.channel_weights.get(channel, 0.0)) for channel in tested
+    }
+    component: Estimates | None = None
+    if any(weight > 0 for weight in channel_weights.values()):
+        component = combine_components(channels, channel_weights, level=level)
+        rows += _rows_from(
+            component, codes=codes, level=ScoreLevel.component, key="mystery", min_n_eff=0.0
+        )
+    themes = _grouped_visits(inputs, visits.themes, level)
+    if themes is not None:
+        rows += _rows_from(themes, codes=codes, level=ScoreLevel.theme, key=str, min_n_eff=0.0)
+    items = _grouped_visits(inputs, visits.items, level)
+    if items is not None:
+        rows += _rows_from(items, codes=codes, level=ScoreLevel.item, key=str, min_n_eff=0.0)
+    return MysteryScores(rows=rows, component=component)
+
+
+# --- the overall score, eligibility and rankings ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverallScores:
+    """Per candidate (aligned with ``ScoringInputs.codes``), NaN where there is none."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    rows: list[ScoreRowData]
+
+
+def _overall(
+    inputs: ScoringInputs, components: dict[str, Estimates], level: float
+) -> OverallScores:
+    n_candidates = len(inputs.codes)
+    estimate = np.full(n_candidates, np.nan)
+    se = np.full(n_candidates, np.nan)
+    if not components:
+        return OverallScores(estimate=estimate, se=se, rows=[])
+    component_weights = inputs.config.component_weights
+    overall = combine_components(
+        stack_components(components),
+        {"survey": component_weights.survey, "mystery": component_weights.mystery},
+        level=level,
+    )
+    present = {name: np.zeros(n_candidates, dtype=bool) for name in ("survey", "mystery")}
+    for name, component in components.items():
+        indices = np.asarray(component.domains, dtype=np.int64)
+        present[name][indices] = ~np.isnan(component.estimate)
+    overall_index = np.asarray(overall.domains, dtype=np.int64)
+
+    def missing_component(i: int) -> list[str]:
+        candidate = overall_index[i]
+        flags = []
+        if component_weights.survey > 0 and not present["survey"][candidate]:
+            flags.append("no_survey")
+        if component_weights.mystery > 0 and not present["mystery"][candidate]:
+            flags.append("no_mystery")
+        return flags
+
+    rows = _rows_from(
+        overall,
+        codes=inputs.codes,
+        level=ScoreLevel.overall,
+        key="",
+        min_n_eff=MIN_N_EFF,
+        extra_flags=missing_component,
+    )
+    estimate[overall_index] = overall.estimate
+    se[overall_index] = overall.se
+    return OverallScores(estimate=estimate, se=se, rows=rows)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    eligible: np.ndarray  # bool per candidate
+    reasons: list[str]  # ineligibility code per candidate ("" when eligible)
+
+
+def _eligibility(
+    inputs: ScoringInputs, n_respondents: np.ndarray, overall: OverallScores
+) -> Eligibility:
+    rules = inputs.config.eligibility
+    n_candidates = len(inputs.codes)
+    visits = inputs.visits
+    channels_tested = np.zeros(n_candidates, dtype=int)
+    if len(visits.ids):
+        pairs: dict[tuple[int, str], int] = {}
+        for candidate, channel in zip(visits.candidate, visits.channel, strict=True):
+            pairs[(int(candidate), str(channel))] = pairs.get((int(candidate), str(channel)), 0) + 1
+        for (candidate, _channel), count in pairs.items():
+            if count >= rules.min_visits_per_tested_channel:
+                channels_tested[candidate] += 1
+    eligible = np.ones(n_candidates, dtype=bool)
+    reasons: list[str] = []
+    for i in range(n_candidates):
+        few_respondents = n_respondents[i] < rules.min_respondents
+        few_channels = channels_tested[i] < rules.min_channels_tested
+        no_overall = (
+            not few_respondents
+            and not few_channels
+            and (_num(overall.estimate[i]) is None or _num(overall.se[i]) is None)
+        )
+        reason = ineligibility_code(
+            respondents=(int(n_respondents[i]), rules.min_respondents) if few_respondents else None,
+            channels=(int(channels_tested[i]), rules.min_channels_tested) if few_channels else None,
+            no_overall=no_overall,
+        )
+        eligible[i] = not reason
+        reasons.append(reason)
+    return Eligibility(eligible=eligible, reasons=reasons)
+
+
+def _category_seed(seed: int, position: int) -> int:
+    return (seed + 1009 * position) % 2**32
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Rank fields of one ranked candidate."""
+
+    rank: int
+    rank_low: int
+    rank_high: int
+    in_top1_set: bool
+    in_top3_set: bool
+    p_best: float
+    percentile: float
+
+
+def _rank_category(
+    members: np.ndarray,
+    estimate: np.ndarray,
+    se: np.ndarray,
+    *,
+    level: float,
+    seed: int,
+    n_draws: int,
+) -> dict[int, Ranking]:
+    """Rank fields of the ranked members of one category (indices into candidates)."""
+    p = len(members)
+    if p == 0:
+        return {}
+    est, err = estimate[members], se[members]
+    marginal = rank_sets(est, err, level=level, n_draws=n_draws, seed=seed)
+    # τ-best sets from the simultaneous intervals, single step: valid (a stepdown only adds
+    # power) and half the cost of a stepdown at national scale (see bench/results.py).
+    joint = rank_sets(
+        est, err, level=level, simultaneous=True, n_draws=n_draws, seed=seed, stepdown=False
+    )
+    best = p_best(est, err, n_draws=n_draws, seed=seed)
+    out: dict[int, Ranking] = {}
+    for j, candidate in enumerate(members):
+        others = p - 1
+        below = int(np.sum(est < est[j]))
+        ties = int(np.sum(est == est[j])) - 1
+        percentile = 100.0 if others == 0 else 100.0 * (below + 0.5 * ties) / others
+        out[int(candidate)] = Ranking(
+            rank=int(marginal.rank[j]),
+            rank_low=int(marginal.lower[j]),
+            rank_high=int(marginal.upper[j]),
+            in_top1_set=bool(joint.lower[j] <= 1),
+            in_top3_set=bool(joint.lower[j] <= 3),
+            p_best=float(best[j]),
+            percentile=round(percentile, 6),
+        )
+    return out
+
+
+def _rank_row(
+    category: str,
+    index: int,
+    *,
+    inputs: ScoringInputs,
+    overall: OverallScores,
+    rules: Eligibility,
+    ranking: Ranking | None,
+) -> RankRowData:
+    return RankRowData(
+        category=category,
+        authority_code=inputs.codes[index],
+        eligible=bool(rules.eligible[index]),
+        ineligible_reason=rules.reasons[index][:200],
+        estimate=_num(overall.estimate[index]),
+        se=_num(overall.se[index]),
+        rank=ranking.rank if ranking else None,
+        rank_low=ranking.rank_low if ranking else None,
+        rank_high=ranking.rank_high if ranking else None,
+        in_top1_set=ranking.in_top1_set if ranking else False,
+        in_top3_set=ranking.in_top3_set if ranking else False,
+        p_best=ranking.p_best if ranking else None,
+        percentile=ranking.percentile if ranking else None,
+    )
+
+
+def compute(
+    inputs: ScoringInputs, *, seed: int, n_draws: int = N_DRAWS, progress: Progress | None = None
+) -> ComputedRun:
+    """Score rows, rank rows and per-category counts from flattened inputs."""
+    config = inputs.config
+    level = config.confidence_level
+    codes = inputs.codes
+    report = progress or (lambda _p, _m: None)
+    rows: list[ScoreRowData] = []
+
+    report(55, "survey estimates")
+    survey = survey_estimates(inputs, level)
+    n_respondents = np.zeros(len(codes))
+    components: dict[str, Estimates] = {}
+    if survey is not None:
+        rows += _rows_from(
+            survey.index, codes=codes, level=ScoreLevel.component, key="survey", min_n_eff=MIN_N_EFF
+        )
+        for theme, estimates in survey.themes.items():
+            rows += _rows_from(
+                estimates, codes=codes, level=ScoreLevel.theme, key=theme, min_n_eff=MIN_N_EFF
+            )
+        for item, estimates in survey.items.items():
+            rows += _rows_from(
+                estimates, codes=codes, level=ScoreLevel.item, key=item, min_n_eff=MIN_N_EFF
+            )
+        components["survey"] = survey.index
+        n_respondents[np.asarray(survey.index.domains, dtype=np.int64)] = survey.index.n
+
+    report(65, "mystery-shopper estimates")
+    mystery = _mystery(inputs, level)
+    rows += mystery.rows
+    if mystery.component is not None:
+        components["mystery"] = mystery.component
+
+    report(72, "overall scores")
+    overall = _overall(inputs, components, level)
+    rows += overall.rows
+
+    report(78, "eligibility and rankings")
+    rules = _eligibility(inputs, n_respondents, overall)
+    categories = np.asarray(inputs.categories, dtype=object)
+    rank_rows: list[RankRowData] = []
+    per_category: dict[str, CategoryCounts] = {}
+    order = [category.key for category in config.categories]
+    order += sorted(set(inputs.categories) - set(order))
+    for position, category in enumerate(order):
+        members = np.flatnonzero(categories == category)
+        if len(members) == 0:
+            continue
+        ranked = members[rules.eligible[members]]
+        report(78 + int(12 * position / len(order)), f"ranking {category}")
+        rankings = _rank_category(
+            ranked,
+            overall.estimate,
+            overall.se,
+            level=level,
+            seed=_category_seed(seed, position),
+            n_draws=n_draws,
+        )
+        per_category[category] = CategoryCounts(
+            candidates=len(members),
+            scored=int(np.sum(~np.isnan(overall.estimate[members]))),
+            eligible=len(ranked),
+        )
+        rank_rows += [
+            _rank_row(
+                category,
+                int(member),
+                inputs=inputs,
+                overall=overall,
+                rules=rules,
+                ranking=rankings.get(int(member)),
+            )
+            for member in members
+        ]
+    report(90, "sorting rows")
+    rows.sort(key=lambda row: (row.authority_code, row.level, row.key))
+    rank_rows.sort(key=lambda row: (row.category, row.authority_code))
+    return ComputedRun(score_rows=rows, rank_rows=rank_rows, categories=per_category)
