@@ -15,10 +15,9 @@ from pathlib import Path
 
 from alembic import command
 
-from app.authorities.service import import_registry_file
+from app.authorities.service import BUNDLED_REGISTRY, import_registry_file
 from app.cli import alembic_config
 from app.core.db import create_db_engine, unit_of_work
-from demo.editions import BUNDLED_REGISTRY
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ def build(url: str) -> dict[str, Any]:
 
     import surveys
     from app.authorities.models import Authority
-    from app.authorities.service import import_registry_file
+    from app.authorities.service import BUNDLED_REGISTRY, import_registry_file
     from app.campaigns import repository as campaigns_repository
     from app.campaigns import service as campaigns_service
     from app.campaigns.models import Candidate
@@ -66,7 +66,6 @@ def build(url: str) -> dict[str, Any]:
     from app.instruments.service import publish
     from bench.bulk import add_approved_visits
     from demo.answers import authority_quality
-    from demo.editions import BUNDLED_REGISTRY
 
     started = time.perf_counter()
     command.upgrade(alembic_config(url), "head")

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import random
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 from sqlmodel import Session, col, select
 
-import app
 import surveys
 from app.accounts import repository as accounts_repository
 from app.accounts.models import User
 from app.authorities import repository as authorities_repository
 from app.authorities.models import Authority
-from app.authorities.service import import_registry_file
+from app.authorities.service import BUNDLED_REGISTRY, import_registry_file
 from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign, CampaignState
@@ -44,7 +42,6 @@ from demo.jury import deliberate_and_publish
 from demo.responses import add_responses
 from demo.visits import build_current_visits, build_past_visits
 
-BUNDLED_REGISTRY = Path(app.__file__).resolve().parent / "data" / "collectivites.csv"
 # Candidates per category in the demo (about 200 in all), echoing real editions where small
 # communes are many and the largest bodies few.
 DEMO_CANDIDATES_PER_CATEGORY = {

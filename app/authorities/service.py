@@ -17,6 +17,8 @@ from app.core.errors import InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.text import search_key
 
+# The registry shipped with the app: every French local authority with its population.
+BUNDLED_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "collectivites.csv"
 PAGE_SIZE = 20
 
 
