@@ -20,6 +20,7 @@ from app.collection.models import ResponseSource
 from app.collection.service import survey_target
 from app.collection.submission import Submission, submit_many_in_session
 from app.core.db import row_id
+from app.core.timeutil import utcnow
 from demo.answers import authority_quality, raw_answers
 
 TOO_FAST_SHARE = 0.02
@@ -57,8 +58,11 @@ def add_responses(
     ``per_candidate`` bounds each, spread over the campaign's dates; returns how many."""
     codes = registered_codes(session, campaign) if codes is None else codes
     quality = quality or authority_quality(codes, campaign.year)
-    first = dt.datetime.combine(campaign.opens_at, dt.time(9), tzinfo=dt.UTC)
-    span = max(1, (campaign.closes_at - campaign.opens_at).days)
+    first = dt.datetime.combine(campaign.opens_at, dt.time(0), tzinfo=dt.UTC)
+    # Nobody answers in the future: an edition still open has answers up to today's midnight
+    # (a whole day, so two builds on one day draw the same dates).
+    last_day = min(campaign.closes_at, utcnow().date())
+    span = max(1, (last_day - campaign.opens_at).days)
     added = 0
     for code in codes:
         target = survey_target(
