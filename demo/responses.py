@@ -15,7 +15,7 @@ import numpy as np
 from sqlmodel import Session
 
 from app.campaigns import repository as campaigns_repository
-from app.campaigns.models import Campaign, CandidateStatus
+from app.campaigns.models import Campaign
 from app.collection.models import ResponseSource
 from app.collection.service import survey_target
 from app.collection.submission import Submission, submit_many_in_session
@@ -36,13 +36,7 @@ def submit_citizen_responses(session: Session, submissions: list[Submission]) ->
 
 
 def registered_codes(session: Session, campaign: Campaign) -> list[str]:
-    return sorted(
-        candidate.authority_code
-        for candidate, _authority in campaigns_repository.candidates_with_authorities(
-            session, row_id(campaign)
-        )
-        if candidate.status == CandidateStatus.registered
-    )
+    return campaigns_repository.registered_codes(session, campaign_id=row_id(campaign))
 
 
 def add_responses(

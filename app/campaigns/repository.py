@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
-from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
+from app.campaigns.models import (
+    Campaign,
+    CampaignInstrument,
+    CampaignTransition,
+    Candidate,
+    CandidateStatus,
+)
 from app.instruments.models import InstrumentVersion
 
 
@@ -61,6 +67,20 @@ def candidate_codes(session: Session, campaign_id: int, codes: Iterable[str]) ->
             ).all()
         )
     return found
+
+
+def registered_codes(session: Session, *, campaign_id: int) -> list[str]:
+    """The codes of the campaign's registered candidates, sorted."""
+    return list(
+        session.exec(
+            select(Candidate.authority_code)
+            .where(
+                col(Candidate.campaign_id) == campaign_id,
+                col(Candidate.status) == CandidateStatus.registered,
+            )
+            .order_by(col(Candidate.authority_code))
+        ).all()
+    )
 
 
 def get_candidate(session: Session, campaign_id: int, authority_code: str) -> Candidate | None:

@@ -11,7 +11,7 @@ import numpy as np
 from sqlmodel import Session
 
 from app.campaigns import repository as campaigns_repository
-from app.campaigns.models import Campaign, CandidateStatus
+from app.campaigns.models import Campaign
 from app.collection import service as collection_service
 from app.collection import submission
 from app.collection.models import Response, ResponseSource
@@ -26,13 +26,7 @@ USUAL_SECONDS = 240
 
 
 def registered_codes(session: Session, campaign: Campaign) -> list[str]:
-    return sorted(
-        candidate.authority_code
-        for candidate, _authority in campaigns_repository.candidates_with_authorities(
-            session, row_id(campaign)
-        )
-        if candidate.status == CandidateStatus.registered
-    )
+    return campaigns_repository.registered_codes(session, campaign_id=row_id(campaign))
 
 
 def submit_response(
