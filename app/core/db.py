@@ -20,7 +20,7 @@ own, which rolls back when it closes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Protocol
 
@@ -63,15 +63,20 @@ def create_db_engine(database_url: str, *, echo: bool = False) -> Engine:
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """A session for the command line or a background job: committed when the block ends
-    normally, rolled back (nothing kept) when it raises."""
+def unit_of_work(
+    engine: Engine, *, refused: Callable[[], bool] = lambda: False
+) -> Iterator[Session]:
+    """A session committed when the block ends normally, rolled back (nothing kept) when it
+    raises or when ``refused()`` says so at the end: the command line and background jobs use
+    it as it is, a request's session (:func:`get_session`) with the request's refusal."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
         except BaseException:
             session.rollback()
             raise
+        if refused():
+            session.rollback()
         else:
             session.commit()
 
@@ -99,17 +104,8 @@ def get_session(request: Request) -> Iterator[Session]:
     Services only flush; a business error (an exception) or a refused request rolls everything
     back, so a refused request changes nothing.
     """
-    engine: Engine = request.app.state.engine
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        if is_refused(request):
-            session.rollback()
-        else:
-            session.commit()
+    with unit_of_work(request.app.state.engine, refused=lambda: is_refused(request)) as session:
+        yield session
 
 
 # scope="function": commit before the response is sent, so a failed commit is an error
