@@ -37,16 +37,8 @@ TRANSACTION_METHODS = {"commit", "begin"}
 
 
 def imported_roots(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
-            roots.add("<dynamic import>")
-    return roots
+    """The top-level packages a file imports (``<dynamic import>`` for ``__import__``)."""
+    return {module.split(".")[0] for module in _imported_modules(path.parent, path) if module}
 
 
 @pytest.mark.parametrize("package", sorted(RULES))
@@ -90,7 +82,8 @@ def _node_of(app_dir: Path, path: Path) -> str:
 
 
 def _imported_modules(app_dir: Path, path: Path) -> set[str]:
-    """Every module ``path`` imports, dotted and absolute (relative imports resolved)."""
+    """Every module ``path`` imports, dotted and absolute (relative imports resolved against
+    ``app_dir``), and ``<dynamic import>`` where it calls ``__import__``."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = [app_dir.name, *path.relative_to(app_dir).parent.parts]
     modules: set[str] = set()
@@ -106,6 +99,8 @@ def _imported_modules(app_dir: Path, path: Path) -> set[str]:
             modules.add(module)
             if module == app_dir.name:  # `from app import accounts` imports `app.accounts`
                 modules.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
+            modules.add("<dynamic import>")
     return modules
 
 
