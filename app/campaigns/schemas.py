@@ -65,6 +65,42 @@ class Eligibility(StrictModel):
     min_visits_per_tested_channel: int = Field(default=1, ge=1)
 
 
+class MissingChannel(StrEnum):
+    """What a candidate's score does when a weighted channel has no approved visit.
+
+    Renormalising the channel weights over the channels present would reward the gap (a
+    missing letter test gains about +1.25 points): METHODOLOGY.md step 4 forbids it.
+    """
+
+    impute = "impute"  # the category's channel mean, with the between-candidate variance
+    unranked = "unranked"  # scored and flagged, but left out of the ranking
+
+
+class PublicationScope(StrEnum):
+    """Who public pages and open data name (AFNOR names laureates, not low scorers)."""
+
+    all = "all"  # every candidate
+    laureates_and_top = "laureates_and_top"  # the laureates and the top k of each category
+    laureates = "laureates"  # the laureates only; the others are counted
+
+
+class PublicationPolicy(StrictModel):
+    scope: PublicationScope = PublicationScope.laureates_and_top
+    top_k: int = Field(default=10, ge=1, le=1000)
+
+
+class Replicates(StrictModel):
+    """Second tests of the single-test channels on a random subsample of candidates.
+
+    A channel tested once per candidate has no within-candidate replicate, so its pooled
+    variance (METHODOLOGY.md step 4) would not exist: the mission planner gives a second
+    test to ``share`` of the candidates of each category, and at least ``minimum``.
+    """
+
+    share: float = Field(default=0.15, ge=0, le=1)
+    minimum: int = Field(default=10, ge=0)
+
+
 DEFAULT_CHANNEL_WEIGHTS = {
     Channel.guichet: 25.0,
     Channel.telephone: 25.0,
@@ -174,6 +210,9 @@ class CampaignConfig(StrictModel):
     invitations_only: bool = False
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
     seed: int = Field(default=20260101, ge=0, le=2**32 - 1)
+    missing_channel: MissingChannel = MissingChannel.impute
+    publication: PublicationPolicy = Field(default_factory=PublicationPolicy)
+    replicates: Replicates = Field(default_factory=Replicates)
 
     @field_validator("channel_weights")
     @classmethod

@@ -158,6 +158,9 @@ class RankRowData:
     rank_high: int | None
     in_top1_set: bool
     in_top3_set: bool
+    marginal_low: int | None
+    marginal_high: int | None
+    unstable: bool
     p_best: float | None
     percentile: float | None
 
@@ -582,10 +585,13 @@ class Ranking:
     """Rank fields of one ranked candidate."""
 
     rank: int
-    rank_low: int
+    rank_low: int  # simultaneous
     rank_high: int
-    in_top1_set: bool
+    in_top1_set: bool  # read from the simultaneous interval: rank_low ≤ 1
     in_top3_set: bool
+    marginal_low: int
+    marginal_high: int
+    unstable: bool
     p_best: float
     percentile: float
 
@@ -605,11 +611,8 @@ def _rank_category(
         return {}
     est, err = estimate[members], se[members]
     marginal = rank_sets(est, err, level=level, n_draws=n_draws, seed=seed)
-    # τ-best sets from the simultaneous intervals, single step: valid (a stepdown only adds
-    # power) and half the cost of a stepdown at national scale (see bench/results.py).
-    joint = rank_sets(
-        est, err, level=level, simultaneous=True, n_draws=n_draws, seed=seed, stepdown=False
-    )
+    # The award table's family: simultaneous intervals, τ-best sets read from them.
+    joint = rank_sets(est, err, level=level, simultaneous=True, n_draws=n_draws, seed=seed)
     best = p_best(est, err, n_draws=n_draws, seed=seed)
     out: dict[int, Ranking] = {}
     for j, candidate in enumerate(members):
@@ -618,11 +621,14 @@ def _rank_category(
         ties = int(np.sum(est == est[j])) - 1
         percentile = 100.0 if others == 0 else 100.0 * (below + 0.5 * ties) / others
         out[int(candidate)] = Ranking(
-            rank=int(marginal.rank[j]),
-            rank_low=int(marginal.lower[j]),
-            rank_high=int(marginal.upper[j]),
+            rank=int(joint.rank[j]),
+            rank_low=int(joint.lower[j]),
+            rank_high=int(joint.upper[j]),
             in_top1_set=bool(joint.lower[j] <= 1),
             in_top3_set=bool(joint.lower[j] <= 3),
+            marginal_low=int(marginal.lower[j]),
+            marginal_high=int(marginal.upper[j]),
+            unstable=bool(joint.unstable[j] or marginal.unstable[j]),
             p_best=float(best[j]),
             percentile=round(percentile, 6),
         )
@@ -650,6 +656,9 @@ def _rank_row(
         rank_high=ranking.rank_high if ranking else None,
         in_top1_set=ranking.in_top1_set if ranking else False,
         in_top3_set=ranking.in_top3_set if ranking else False,
+        marginal_low=ranking.marginal_low if ranking else None,
+        marginal_high=ranking.marginal_high if ranking else None,
+        unstable=ranking.unstable if ranking else False,
         p_best=ranking.p_best if ranking else None,
         percentile=ranking.percentile if ranking else None,
     )

@@ -110,10 +110,17 @@ class RankRow(SQLModel, table=True):
     estimate: float | None = None
     se: float | None = None
     rank: int | None = None
+    # The award table's family: simultaneous rank interval, τ-best sets read from it
+    # (in the top τ ⇔ rank_low ≤ τ). METHODOLOGY.md, "One family per table".
     rank_low: int | None = None
     rank_high: int | None = None
     in_top1_set: bool = False
     in_top3_set: bool = False
+    # The scorecard's family: the candidate's own (marginal) rank interval.
+    marginal_low: int | None = None
+    marginal_high: int | None = None
+    # A decision of this row's intervals still lay within the Monte-Carlo band at the cap.
+    unstable: bool = False
     p_best: float | None = None
     percentile: float | None = None
 
