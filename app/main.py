@@ -106,5 +106,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_routes.router)
     app.include_router(reviews_routes.api_router)
     app.include_router(results_routes.router)
-    app.include_router(results_routes.api_router)
+    app.include_router(publication_routes.api_router)
     return app

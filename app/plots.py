@@ -36,6 +36,10 @@ class ForestRow:
     ci_high: float | None
     # "laureate", "highlight", "top1", "top3" or "" — decides the mark's colour and shape.
     emphasis: str = ""
+    # The computed bound lay beyond the 0–100 scale and was cut at its edge: the line ends in
+    # an arrowhead there instead of looking like the computed width (METHODOLOGY.md).
+    cut_low: bool = False
+    cut_high: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,15 @@ def _x_axis(
         value += step
 
 
+def _cut_arrow(x: float, y: float, outward: int, colour: str) -> str:
+    """An open arrowhead at a cut bound, pointing off the scale (``outward`` = -1 or 1)."""
+    tip = x + 6 * outward
+    return (
+        f'<path class="cut" d="M{x:.1f} {y - 5:.1f} L{tip:.1f} {y:.1f} L{x:.1f} {y + 5:.1f}" '
+        f'fill="none" stroke="{colour}" stroke-width="2"/>'
+    )
+
+
 def forest_plot(
     rows: Sequence[ForestRow],
     *,
@@ -135,10 +148,13 @@ def forest_plot(
     reference: float | None = None,
     reference_label: str = "",
     axis_label: str = "",
+    cut_note: str = "",
 ) -> str:
     """Estimates with their intervals, one line per row in the given order (sort before).
 
     ``reference`` draws a dashed vertical line (the category median, or the overall score).
+    A bound cut at the scale's edge ends in an open arrowhead, and its mark's ``<title>`` adds
+    ``cut_note`` (e.g. "interval cut at the scale's edge").
     """
     label_width = 190
     width, row_height, top = 720, 22, 34
@@ -183,8 +199,13 @@ def forest_plot(
             if row.ci_low is not None and row.ci_high is not None
             else ""
         )
+        cut = row.cut_low or row.cut_high
+        note = f" ({cut_note})" if cut and cut_note else ""
         parts.append(f'<g class="mark" data-key={_attr(row.key)}>')
-        parts.append(f"<title>{escape(row.label)}: {_fmt(row.estimate)}{escape(interval)}</title>")
+        parts.append(
+            f"<title>{escape(row.label)}: {_fmt(row.estimate)}{escape(interval)}{escape(note)}"
+            "</title>"
+        )
         weight = ' font-weight="bold"' if row.emphasis in ("laureate", "highlight") else ""
         parts.append(
             f'<text x="{label_width}" y="{y + 4:.1f}" text-anchor="end" fill="{colour}"{weight}>'
@@ -195,6 +216,12 @@ def forest_plot(
                 f'<line x1="{x_of(row.ci_low):.1f}" y1="{y:.1f}" x2="{x_of(row.ci_high):.1f}" '
                 f'y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>'
             )
+            for is_cut, bound, outward in (
+                (row.cut_low, row.ci_low, -1),
+                (row.cut_high, row.ci_high, 1),
+            ):
+                if is_cut:
+                    parts.append(_cut_arrow(x_of(bound), y, outward, colour))
         x = x_of(row.estimate)
         if row.emphasis in ("laureate", "highlight"):
             parts.append(

@@ -4,7 +4,10 @@ NOT the demo's path, nor the tests': they report and review visits through the s
 (``demo/visits.py``, ``tests/factories/visits.py``). ``bench/results.py`` needs 24,000 approved
 visits in seconds to time a national-scale scoring run, which the services (about 10 ms a
 report and its review) cannot give; the answers are still valid per the pinned grids
-(``demo.answers.clean_answers``), only the review and its audit trail are skipped.
+(``demo.answers.clean_answers``), only the review and its audit trail are skipped. The
+missions are the planner's counts: the configured tests per channel, plus the second test of
+the single-test channels for the planner's replicate draw (``replicate_draw``, the same
+candidates ``generate_missions`` would pick).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from app.campaigns import repository as campaigns_repository
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, CandidateStatus
 from app.campaigns.schemas import CampaignConfig
 from app.core.db import row_id
 from app.instruments.service import load_published
 from app.missions.models import Mission, MissionState, ReviewState, Visit
+from app.missions.planning import PlanCandidate, ReplicatePolicy, replicate_draw
 from demo.answers import authority_quality, clean_answers
 
 
@@ -43,6 +47,18 @@ def add_approved_visits(
     }
     config = CampaignConfig.model_validate(campaign.config)
     tests = {str(channel): count for channel, count in config.tests_per_channel.items()}
+    replicated = replicate_draw(
+        [
+            PlanCandidate(code=candidate.authority_code, category=candidate.category)
+            for candidate, _authority in campaigns_repository.candidates_with_authorities(
+                session, row_id(campaign)
+            )
+            if candidate.status == CandidateStatus.registered
+        ],
+        tests,
+        ReplicatePolicy(share=config.replicates.share, minimum=config.replicates.minimum),
+        seed=config.seed,
+    )
     quality = quality or authority_quality(codes, campaign.year)
     start = campaign.opens_at
     missions: list[dict[str, Any]] = []
@@ -53,7 +69,7 @@ def add_approved_visits(
             if version is None or count <= 0:
                 continue
             instrument = load_published(version)
-            for sequence in range(1, count + 1):
+            for sequence in range(1, count + 1 + int((code, channel) in replicated)):
                 day = start + dt.timedelta(days=int(rng.integers(0, 60)))
                 answers = clean_answers(
                     instrument,

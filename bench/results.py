@@ -63,7 +63,7 @@ def build(url: str) -> dict[str, Any]:
     from app.campaigns.schemas import CampaignConfig, CampaignCreate
     from app.cli import alembic_config
     from app.core.db import create_db_engine, row_id
-    from app.instruments.service import publish
+    from app.instruments.service import load_published, publish
     from bench.bulk import add_approved_visits
     from demo.answers import authority_quality
 
@@ -116,11 +116,19 @@ def build(url: str) -> dict[str, Any]:
         codes = sorted(code for code, _ in chosen)
         quality = authority_quality(codes, YEAR)
         survey_version = next(
-            row_id(v)
+            v
             for _, v in campaigns_repository.pinned_instruments(session, row_id(campaign))
             if v.kind == "survey"
         )
-        _bulk_responses(session, row_id(campaign), survey_version, codes, quality, rng)
+        _bulk_responses(
+            session,
+            row_id(campaign),
+            row_id(survey_version),
+            load_published(survey_version),
+            codes,
+            quality,
+            rng,
+        )
         session.commit()
         built_responses = time.perf_counter() - started
         add_approved_visits(session, campaign=campaign, rng=rng, codes=codes, quality=quality)
@@ -139,11 +147,18 @@ def _bulk_responses(
     session: Any,
     campaign_id: int,
     version_id: int,
+    survey: Any,
     codes: list[str],
     quality: dict[str, float],
     rng: np.random.Generator,
 ) -> None:
-    """1,000,000 valid responses written with one executemany per 100,000 rows."""
+    """1,000,000 valid responses written with one executemany per 100,000 rows.
+
+    Each row gets its packed item scores from ``surveys.pack_item_scores``, as every
+    submission does in ``app.collection.submission.prepare``.
+    """
+    import surveys
+
     share = rng.lognormal(0.0, 0.8, len(codes))
     sizes = 30 + rng.multinomial(N_RESPONSES - 30 * len(codes), share / share.sum())
     authority = np.repeat(np.arange(len(codes)), sizes)
@@ -162,7 +177,7 @@ def _bulk_responses(
     sql = (
         "INSERT INTO responses (id, campaign_id, authority_code, instrument_version_id, channel, "
         "source, started_at, submitted_at, answers, profile, content_sha256, quality_flags, "
-        "excluded) VALUES (?, ?, ?, ?, ?, 'link', ?, ?, ?, ?, ?, ?, ?)"
+        "excluded, item_scores) VALUES (?, ?, ?, ?, ?, 'link', ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     connection = session.connection()
     rows: list[tuple[Any, ...]] = []
@@ -174,6 +189,7 @@ def _bulk_responses(
             f'{{"channel":"{ch}","overall":{overall[i]},{items},'
             f'"delay_kept":"yes","age_band":"{AGES[age[i]]}"}}'
         )
+        packed = surveys.pack_item_scores(survey, json.loads(answers))
         submitted = start + dt.timedelta(seconds=int(seconds[i]))
         began = submitted - dt.timedelta(seconds=12 if too_fast[i] else 240)
         rows.append(
@@ -190,6 +206,7 @@ def _bulk_responses(
                 hashlib.sha256(answers.encode()).hexdigest(),
                 '["too_fast"]' if too_fast[i] else "[]",
                 int(too_fast[i]),
+                packed,
             )
         )
         if len(rows) == 100_000:

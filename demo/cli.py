@@ -20,7 +20,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def demo(seed: int = 2026) -> None:
-    """Build the demo barometer (two editions on the real registry) and print its accounts."""
+    """Build the demo barometer (three editions on the real registry) and print its accounts."""
     # Imported when the command runs: the services and the scoring stack take seconds to load,
     # which every other command (and `barometre --help`) should not pay.
     from demo.editions import build_demo

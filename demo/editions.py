@@ -1,12 +1,21 @@
-"""The demo barometer: two editions on the real registry, built as an organiser would.
+"""The demo barometer: three editions on the real registry, built as an organiser would.
 
-:func:`build_demo` imports the bundled registry, publishes the default instruments, then:
+:func:`build_demo` imports the bundled registry, publishes the default instruments, then builds
+one edition at each stage of the yearly cycle, so every page has something to try:
 
-- 2025: about 200 candidates registered, instruments pinned, opened; every mission reported
-  and approved (:mod:`demo.visits`), citizen responses (:mod:`demo.responses`); closed, scored
-  by ``app.results.service.run_scoring``, deliberated and published (:mod:`demo.jury`);
-- 2026: most 2025 candidates back and a few newcomers, opened, with visits in every review
-  state and a first share of responses.
+- 2024: about 200 candidates registered, instruments pinned, opened; every mission the planner
+  made reported and approved (:mod:`demo.visits`), citizen responses (:mod:`demo.responses`);
+  closed, scored by ``app.results.service.run_scoring``, deliberated and published
+  (:func:`demo.jury.deliberate_and_publish`);
+- 2025: most 2024 candidates back (:data:`RETURNING_SHARE`) and a few newcomers, built the same
+  way, closed and scored, then left to its jury (:func:`demo.jury.open_deliberation`): nothing
+  signed, every category open to votes; its scorecards show the change since 2024;
+- 2026: most 2025 candidates back, opened, with visits in every review state and a first share
+  of responses.
+
+Service quality comes from :mod:`demo.quality`: channels differ as real barometers report,
+authorities differ, and so do one authority's visits. Missions come from the campaign's own
+configuration through the mission planner (tests per channel, replicate second tests).
 
 Deterministic for a given seed, and safe to run again (an existing demo is left as it is).
 """
@@ -38,8 +47,9 @@ from demo.accounts import (
     demo_accounts,
     ensure_role_accounts,
 )
-from demo.jury import deliberate_and_publish
-from demo.responses import add_responses
+from demo.jury import DELIBERATING_YEAR, PUBLISHED_YEAR, deliberate_and_publish, open_deliberation
+from demo.quality import QualityModel
+from demo.responses import add_responses, registered_codes
 from demo.visits import build_current_visits, build_past_visits
 
 # Candidates per category in the demo (about 200 in all), echoing real editions where small
@@ -54,6 +64,7 @@ DEMO_CANDIDATES_PER_CATEGORY = {
     "intercommunalites": 24,
     "departements-regions": 12,
 }
+CURRENT_YEAR = 2026  # the edition under way
 RETURNING_SHARE = 0.8  # most candidates come back the next year, as in real barometers
 PAST_RESPONSES = (30, 150)  # per candidate: a whole edition
 CURRENT_RESPONSES = (0, 25)  # per candidate: an edition under way
@@ -88,16 +99,17 @@ def _next_year_candidates(
     session: Session,
     config: CampaignConfig,
     rng: random.Random,
-) -> list[str]:
+) -> dict[str, list[str]]:
+    """Next year's candidates per category: most come back, newcomers take the other places."""
     pool = _pick_candidates(session, config, random.Random(rng.random()))
-    codes: list[str] = []
+    following: dict[str, list[str]] = {}
     for key, previous in picked.items():
         keep = rng.sample(previous, round(len(previous) * RETURNING_SHARE))
         if DEMO_AUTHORITY in previous and DEMO_AUTHORITY not in keep:
             keep = [*keep[1:], DEMO_AUTHORITY]
         newcomers = [code for code in pool.get(key, []) if code not in previous]
-        codes.extend(keep + newcomers[: len(previous) - len(keep)])
-    return sorted(codes)
+        following[key] = sorted(keep + newcomers[: len(previous) - len(keep)])
+    return following
 
 
 def _open_edition(
@@ -133,6 +145,64 @@ def _open_edition(
     return campaign
 
 
+def _build_past_edition(
+    session: Session,
+    *,
+    organiser: str,
+    admin: User,
+    year: int,
+    seed: int,
+    codes: dict[str, list[str]],
+    citizens: np.random.Generator,
+) -> Campaign:
+    """A whole edition, opened, visited, answered and closed (scored later)."""
+    campaign = _open_edition(
+        session,
+        organiser=organiser,
+        admin=admin,
+        year=year,
+        opens_at=date(year, 1, 15),
+        closes_at=date(year, 10, 31),
+        # Each edition draws its own plan (which candidates get the replicate tests).
+        config=CampaignConfig(seed=seed - (CURRENT_YEAR - year)),
+        codes=[code for category in codes.values() for code in category],
+    )
+    build_past_visits(session, campaign=campaign, seed=seed, actor=admin, domain=DEMO_DOMAIN)
+    _add_citizen_responses(session, campaign, seed=seed, rng=citizens, per_candidate=PAST_RESPONSES)
+    campaigns_service.transition(
+        session, campaign=campaign, to_state=CampaignState.closed, actor=admin
+    )
+    return campaign
+
+
+def _add_citizen_responses(
+    session: Session,
+    campaign: Campaign,
+    *,
+    seed: int,
+    rng: np.random.Generator,
+    per_candidate: tuple[int, int],
+) -> None:
+    # The residents' satisfaction follows the same authority levels as the visits.
+    codes = registered_codes(session, campaign)
+    levels = QualityModel(seed).citizen_levels(codes, campaign.year)
+    add_responses(
+        session,
+        campaign=campaign,
+        rng=rng,
+        per_candidate=per_candidate,
+        quality=levels,
+        codes=codes,
+    )
+
+
+def _demo_exists(session: Session, organiser: str) -> bool:
+    return any(
+        campaigns_repository.get_by_year(session, organiser=organiser, year=year) is not None
+        for year in (PUBLISHED_YEAR, DELIBERATING_YEAR, CURRENT_YEAR)
+    )
+
+
 def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[DemoAccount]:
     """Build the demo if it is not there yet; return the demo accounts either way."""
     if authorities_repository.count(session) == 0:
@@ -142,42 +212,53 @@ def build_demo(session: Session, *, organiser: str, seed: int = 2026) -> list[De
     rng = random.Random(seed)
     config = CampaignConfig(seed=seed)
 
-    existing = campaigns_repository.get_by_year(session, organiser=organiser, year=2025)
-    if existing is None:
+    if not _demo_exists(session, organiser):
         admin = ensure_role_accounts(session, domain=DEMO_DOMAIN)
-        # One stream for every citizen: 2025's responses, then 2026's.
+        # One stream for every citizen: 2024's responses, then 2025's and 2026's.
         citizens = np.random.default_rng(seed)
-        picked = _pick_candidates(session, config, rng)
-        past = _open_edition(
+        first = _pick_candidates(session, config, rng)
+        second = _next_year_candidates(first, session, config, rng)
+        third = _next_year_candidates(second, session, config, rng)
+        published = _build_past_edition(
             session,
             organiser=organiser,
             admin=admin,
-            year=2025,
-            opens_at=date(2025, 1, 15),
-            closes_at=date(2025, 10, 31),
-            config=CampaignConfig(seed=seed - 1),
-            codes=[code for codes in picked.values() for code in codes],
+            year=PUBLISHED_YEAR,
+            seed=seed,
+            codes=first,
+            citizens=citizens,
         )
-        build_past_visits(session, campaign=past, seed=seed, actor=admin, domain=DEMO_DOMAIN)
-        add_responses(session, campaign=past, rng=citizens, per_candidate=PAST_RESPONSES)
-        campaigns_service.transition(
-            session, campaign=past, to_state=CampaignState.closed, actor=admin
+        deliberating = _build_past_edition(
+            session,
+            organiser=organiser,
+            admin=admin,
+            year=DELIBERATING_YEAR,
+            seed=seed,
+            codes=second,
+            citizens=citizens,
         )
 
         current = _open_edition(
             session,
             organiser=organiser,
             admin=admin,
-            year=2026,
-            opens_at=date(2026, 1, 15),
-            closes_at=date(2026, 12, 15),
+            year=CURRENT_YEAR,
+            opens_at=date(CURRENT_YEAR, 1, 15),
+            closes_at=date(CURRENT_YEAR, 12, 15),
             config=config,
-            codes=_next_year_candidates(picked, session, config, rng),
+            codes=[code for category in third.values() for code in category],
         )
         build_current_visits(session, campaign=current, seed=seed, actor=admin, domain=DEMO_DOMAIN)
-        add_responses(session, campaign=current, rng=citizens, per_candidate=CURRENT_RESPONSES)
+        _add_citizen_responses(
+            session, current, seed=seed, rng=citizens, per_candidate=CURRENT_RESPONSES
+        )
         session.flush()
-        run_scoring(session, campaign=past, actor=admin)  # 2025: closed → scored
+        # Scored in order, so 2025's run can lean on 2024's (the previous edition's pool).
+        run_scoring(session, campaign=published, actor=admin)  # closed → scored
+        deliberate_and_publish(session, organiser=organiser, domain=DEMO_DOMAIN)
+        run_scoring(session, campaign=deliberating, actor=admin)
+    # Also resumes a demo whose scoring ended before its jury (each step checks the state).
     deliberate_and_publish(session, organiser=organiser, domain=DEMO_DOMAIN)
+    open_deliberation(session, organiser=organiser, domain=DEMO_DOMAIN)
     authority_user = accounts_repository.get_by_email(session, f"authority@{DEMO_DOMAIN}")
     return demo_accounts(authority_user.authority_code if authority_user else None)

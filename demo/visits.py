@@ -7,10 +7,11 @@ through ``app.missions.service``; each report is the body a shopper's phone post
 through ``app.reviews.service``. Reports and reviews are dated in the past (the services'
 optional ``submitted_at``/``at``).
 
-- 2025 (closed afterwards): every mission of every candidate and channel gets a report, which
-  the reviewer approves in daily batches, so results can be scored. Each authority has its own
-  quality level (the same both years), so authorities differ.
-- 2026 (open): a few visits per demo shopper in every review state, a thread on the visits
+- past editions (closed afterwards): every mission the planner made (each channel's tests and
+  the replicate second tests) gets a report, which the reviewer approves in daily batches, so
+  results can be scored. The quality each visit meets comes from :mod:`demo.quality`: channels
+  differ as real barometers find, authorities differ, and so do one authority's visits.
+- the open edition: a few visits per demo shopper in every review state, a thread on the visits
   with issues, a corrected visit (two revisions), and a handful of visits that trip each
   anomaly hint.
 """
@@ -46,6 +47,7 @@ from app.visits import service as visits_service
 from app.visits.schemas import VisitAccepted, VisitSubmission
 from demo.accounts import DEMO_DOMAIN, ensure_demo_shoppers
 from demo.answers import VISIT_DATE_ITEMS, grid_answers
+from demo.quality import QualityModel
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -123,12 +125,6 @@ class DemoVisitReport:
     missions: int
     visits: int
     by_state: dict[str, int]
-
-
-def quality_of(code: str, seed: int) -> float:
-    """An authority's service quality (0–1), the same in every edition of the demo."""
-    draw = random.Random(f"{seed}:{code}")
-    return 0.25 + 0.7 * draw.betavariate(3.0, 2.0)
 
 
 # --- what a shopper reports -------------------------------------------------------------------
@@ -376,13 +372,16 @@ def build_past_visits(
     if _has_visits(session, campaign):
         return DemoVisitReport(len(missions), 0, {})
     grids = _grids(session, campaign)
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}:{campaign.year}")
+    quality = QualityModel(seed)
     drafts = [
         _draft(
             mission,
             grids[mission.channel],
             rng=rng,
-            quality=quality_of(mission.authority_code, seed),
+            quality=quality.visit_level(
+                mission.authority_code, mission.channel, campaign.year, rng
+            ),
         )
         for mission in missions
         if mission.channel in grids and mission.shopper_id is not None
@@ -410,6 +409,7 @@ def build_current_visits(
     yesterday = (today or utcnow().date()) - timedelta(days=1)
     grids = _grids(session, campaign)
     rng = random.Random(seed + 1)
+    quality = QualityModel(seed)
     # Missions done already: their window started a while ago, so replies had time to come.
     done_by = yesterday - timedelta(days=45)
     chosen: list[Mission] = []
@@ -440,7 +440,9 @@ def build_current_visits(
             mission,
             grids[mission.channel],
             rng=rng,
-            quality=quality_of(mission.authority_code, seed),
+            quality=quality.visit_level(
+                mission.authority_code, mission.channel, campaign.year, rng
+            ),
             latest=yesterday,
         )
         index = per_shopper.get(mission.shopper_id, 0)

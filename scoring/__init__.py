@@ -16,12 +16,19 @@ from scoring.estimates import (
     estimate_total,
 )
 from scoring.funnel import FunnelLimits, funnel_limits
-from scoring.mystery import channel_scores, combine_components, stack_components
+from scoring.mystery import (
+    ChannelEstimates,
+    channel_scores,
+    combine_components,
+    impute_missing_channels,
+    stack_components,
+)
 from scoring.precision import precision_flags, yoy_difference
 from scoring.ranks import RankSets, kww_rank_region, p_best, point_rank, rank_sets, top_set
 from scoring.shrinkage import FayHerriot, fay_herriot
 
 __all__ = [
+    "ChannelEstimates",
     "Design",
     "Estimates",
     "FayHerriot",
@@ -37,6 +44,7 @@ __all__ = [
     "estimate_total",
     "fay_herriot",
     "funnel_limits",
+    "impute_missing_channels",
     "kww_rank_region",
     "p_best",
     "point_rank",

@@ -16,13 +16,21 @@ def precision_flags(
     min_n_eff: float = 30.0,
     max_ci_width: float = 30.0,
     min_n: int = 5,
+    respondents: bool = True,
+    scale: tuple[float, float] = (0.0, 100.0),
 ) -> pd.DataFrame:
     """Precision indicators and publication flags, one row per domain.
 
-    Columns: ``n``, ``n_eff`` (Kish), ``se``, ``cv``, ``ci_width``,
-    ``insufficient_precision`` (``n_eff < min_n_eff`` or interval wider than
-    ``max_ci_width`` points, or no SE), and ``suppress`` (fewer than ``min_n``
-    observations: never shown, k-anonymity threshold).
+    Columns: ``n``, ``n_eff`` (Kish), ``se``, ``cv``, ``ci_width`` (as computed, before
+    any cut to the scale), ``insufficient_precision`` (``n_eff < min_n_eff`` or interval
+    wider than ``max_ci_width`` points, or no SE), ``suppress`` (fewer than ``min_n``
+    observations: never shown, k-anonymity threshold), ``ci_cut_low`` / ``ci_cut_high``
+    (the computed bound lies outside ``scale``: a page shows it cut, and marked).
+
+    ``respondents=False`` is for estimates made of mystery visits: the effective-n rule
+    and the anonymity threshold concern respondents and never apply to visits (a visit
+    identifies no one, and 1 to 4 visits per channel never reach an n_eff of 30);
+    precision is then judged on the interval's width alone.
     """
     width = estimates.ci_high - estimates.ci_low
     frame = pd.DataFrame(
@@ -35,10 +43,15 @@ def precision_flags(
         },
         index=estimates.domains,
     )
-    frame["insufficient_precision"] = (
-        (estimates.n_eff < min_n_eff) | ~(width <= max_ci_width) | np.isnan(estimates.se)
-    )
-    frame["suppress"] = estimates.n < min_n
+    too_wide = ~(width <= max_ci_width) | np.isnan(estimates.se)
+    if respondents:
+        frame["insufficient_precision"] = (estimates.n_eff < min_n_eff) | too_wide
+        frame["suppress"] = estimates.n < min_n
+    else:
+        frame["insufficient_precision"] = too_wide
+        frame["suppress"] = False
+    frame["ci_cut_low"] = estimates.ci_low < scale[0]
+    frame["ci_cut_high"] = estimates.ci_high > scale[1]
     return frame
 
 

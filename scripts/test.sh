@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, PostgreSQL, Chromium, axe-core) and run the
+# Install what the tests need (Python packages, PostgreSQL, Chromium, R, axe-core) and run the
 # whole suite: lint, types, then pytest on SQLite and PostgreSQL and in headless Chromium.
 #   scripts/test.sh [pytest arguments]
 set -euo pipefail
@@ -10,6 +10,8 @@ missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
+# R: the mystery-channel pooled variances are checked against base R's anova(lm(...)).
+command -v Rscript >/dev/null || missing+=(r-base-core)
 # WeasyPrint (PDF posters) loads Pango and HarfBuzz's subsetter at run time; DejaVu is the poster font.
 # poppler-utils: the scorecard PDF test turns page 1 into a PNG with pdftoppm.
 for package in libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils; do

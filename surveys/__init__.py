@@ -37,6 +37,13 @@ from surveys.loader import (
     instrument_sha256,
     load_instrument,
 )
+from surveys.packed import (
+    ITEM_SCORE_BYTES,
+    pack_item_scores,
+    packed_items,
+    packed_length,
+    unpack_item_scores,
+)
 from surveys.schema import (
     DONT_KNOW,
     ITEM_TYPES,
@@ -71,6 +78,7 @@ __all__ = [
     "DEFAULT_CHANNEL_WEIGHTS",
     "DEFAULT_TESTS_PER_CHANNEL",
     "DONT_KNOW",
+    "ITEM_SCORE_BYTES",
     "ITEM_TYPES",
     "NEVER",
     "NOT_APPLICABLE",
@@ -109,11 +117,15 @@ __all__ = [
     "is_working_day",
     "item_score",
     "load_instrument",
+    "pack_item_scores",
+    "packed_items",
+    "packed_length",
     "parse_expression",
     "redact_contacts",
     "relevant_items",
     "submission_scores",
     "to_xlsform",
+    "unpack_item_scores",
     "validate_answers",
     "working_days_between",
 ]

@@ -62,7 +62,7 @@ from app.core.config import Settings
 from app.core.db import insert_once_statement
 from app.core.timeutil import utcnow
 
-# Bounds a transaction (and SQLite's bound-parameter count: 13 columns per row).
+# Bounds a transaction (and SQLite's bound-parameter count: 14 columns per row).
 MAX_BATCH = 500
 
 

@@ -45,7 +45,7 @@ class Response(SQLModel, table=True):
     # Flagged responses are kept but left out of scoring unless a reviewer reinstates them.
     excluded: bool = False
     # The scored items' scores 0–100 in the pinned version's item order, little-endian
-    # float32, NaN missing (``surveys.pack_item_scores``): what scoring reads, without
+    # float64, NaN missing (``surveys.pack_item_scores``): what scoring reads, without
     # parsing a million JSON documents. None for rows written before it existed.
     item_scores: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 

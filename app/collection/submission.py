@@ -5,7 +5,8 @@ invitation form's last page, ``POST /api/v1/responses``, and the same with an in
 Each only adapts its input into a :class:`Submission` and calls :func:`submit`, which:
 
 1. checks what this process knows of the client's rate limit (a full bucket: 429, no read);
-2. :func:`prepare` validates the answers and builds the row (pure: no database);
+2. :func:`prepare` validates the answers and builds the row (pure: no database), with the
+   packed item scores that scoring reads (``surveys.pack_item_scores``);
 3. hands it to the process's group-commit writer (``app.collection.ingest``), which re-checks
    in its transaction the campaign, the candidacy, the shared rate-limit counter and the
    invitation, inserts the response once (its id decides: a replay is harmless, other content
@@ -36,6 +37,7 @@ from fastapi import Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import surveys
 from app.campaigns.schemas import Channel
 from app.collection import ingest, service
 from app.collection.models import ResponseSource
@@ -190,6 +192,9 @@ def prepare(submission: Submission, *, limit: ClientLimit | None = None) -> inge
         "content_sha256": content_sha256(target, channel, clean),
         "quality_flags": flags,
         "excluded": bool(flags),
+        # What scoring reads (``surveys.pack_item_scores``), so that a run does not parse the
+        # answers of a million responses again; computed here, the one door every response takes.
+        "item_scores": surveys.pack_item_scores(target.instrument, clean),
     }
     return ingest.Pending(
         values,

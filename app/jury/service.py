@@ -26,6 +26,7 @@ from app.jury.repository import PRESIDENT_ACTION
 from app.results import repository as results_repository
 from app.results.models import RankRow, ScoringRun
 from app.results.service import require_run
+from app.scorecards.views import in_top_set
 
 # Votes, comments and signatures happen while the campaign is scored (the jury deliberates on
 # its frozen run); conflicts may be declared from the moment the candidates are known.
@@ -257,7 +258,7 @@ def justification_required(session: Session, run: ScoringRun, category: str, lau
         for row in results_repository.rank_rows(session, run_id=row_id(run), category=category)
         if row.eligible
     ]
-    top1 = [row for row in ranks if row.in_top1_set]
+    top1 = [row for row in ranks if in_top_set(row, 1)]
     leaders = {row.authority_code for row in ranks if row.rank == 1}
     return len(top1) > 1 or laureate not in leaders
 

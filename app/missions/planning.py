@@ -3,17 +3,31 @@
 Given the candidates, the tests each channel needs, the shoppers and their declared conflicts,
 the scenarios and the collection period, build every mission of a campaign:
 
-- every candidate gets exactly its per-channel count of tests;
+- every candidate gets exactly its per-channel count of tests, plus a second test in a channel
+  tested once per candidate when it is among that channel's replicate draw (below);
 - the tests of a channel are spread over the period (the n-th test in the n-th sub-window);
 - scenarios rotate, so consecutive candidates get different scenarios of a channel;
 - no shopper tests an authority they declared a conflict with;
 - shopper loads stay within ±1 of each other (a flow with lower bounds decides whether that is
   possible; when it is not, the error names the authority that makes it so);
 - the same inputs and seed give the same plan.
+
+Replicates (METHODOLOGY.md step 4): a channel tested once per candidate gives no
+within-candidate replicate, so its pooled within-candidate variance would not exist. In each such
+channel, a seeded random subsample of every category gets a second test:
+``ceil(share × size)`` candidates, at least ``minimum``, and the whole category when it has
+fewer than ``minimum`` candidates (a pool needs the df more than a small category needs the
+saving). The draw is one seeded shuffle per category, cut into consecutive slices, one per
+channel, so the channels' subsamples are disjoint whenever the category is large enough (no
+authority carries all the extra tests) and each is a uniform random subset. A replicated
+candidate's two tests fall in the two halves of the period and take consecutive scenarios.
+The draw uses its own seeded generator: adding it left the rest of a seed's plan (scenario
+offsets, who carries the extra mission) as it was.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
@@ -49,6 +63,19 @@ class KeptSlots:
     last_sequence: int  # the highest sequence number taken
 
 
+@dataclass(frozen=True)
+class ReplicatePolicy:
+    """How many candidates of a category get a second test in a single-test channel."""
+
+    share: float = 0.0
+    minimum: int = 0
+
+    def count(self, category_size: int) -> int:
+        # The tolerance keeps a float product such as 0.15 × 20 = 3.0000000000000004 at 3.
+        wanted = max(self.minimum, math.ceil(self.share * category_size - 1e-9))
+        return min(category_size, max(0, wanted))
+
+
 class PlanningError(ValueError):
     """The plan cannot meet its rules; ``authority_code`` names the authority in the way."""
 
@@ -77,6 +104,39 @@ def _channel_key(channel: str) -> tuple[int, str]:
     )
 
 
+def replicate_draw(
+    candidates: Sequence[PlanCandidate],
+    tests_per_channel: Mapping[str, int],
+    policy: ReplicatePolicy,
+    *,
+    seed: int,
+) -> set[tuple[str, str]]:
+    """The (authority code, channel) pairs that get a second test (see the module docstring).
+
+    Only channels with exactly one test per candidate take part; the result depends on the
+    candidates (not their order), the channels, the policy and the seed.
+    """
+    single = sorted((ch for ch, n in tests_per_channel.items() if n == 1), key=_channel_key)
+    if not single:
+        return set()
+    by_category: dict[str, list[str]] = {}
+    for candidate in candidates:
+        by_category.setdefault(candidate.category, []).append(candidate.code)
+    drawn: set[tuple[str, str]] = set()
+    for category, codes in sorted(by_category.items()):
+        members = sorted(set(codes))
+        size = len(members)
+        count = policy.count(size)
+        if count == 0:
+            continue
+        # A string seed is hashed (sha512) by ``random``: stable across runs and platforms.
+        random.Random(f"replicates:{seed}:{category}").shuffle(members)
+        for position, channel in enumerate(single):
+            start = position * count
+            drawn.update((members[(start + i) % size], channel) for i in range(count))
+    return drawn
+
+
 def plan_missions(
     *,
     candidates: Sequence[PlanCandidate],
@@ -88,13 +148,18 @@ def plan_missions(
     closes_at: date,
     seed: int,
     kept: Mapping[tuple[str, str], KeptSlots] | None = None,
+    replicates: ReplicatePolicy | None = None,
 ) -> list[PlannedMission]:
     """Every mission still to create, with its scenario, window and shopper (None if no shopper).
 
     ``kept`` lists missions a regeneration leaves in place: they count towards the quota and
     keep their sequence numbers; the ±1 balance applies to the missions planned here.
+    ``replicates`` adds the second tests of the single-test channels (none without it).
     """
     kept = kept or {}
+    second = replicate_draw(
+        candidates, tests_per_channel, replicates or ReplicatePolicy(), seed=seed
+    )
     rng = random.Random(seed)
     ordered = sorted(candidates, key=lambda c: (c.category, c.code))
     channels = sorted((ch for ch, n in tests_per_channel.items() if n > 0), key=_channel_key)
@@ -106,7 +171,7 @@ def plan_missions(
     slots: list[tuple[str, str, int, int | None, date, date]] = []
     for index, candidate in enumerate(ordered):
         for channel in channels:
-            quota = tests_per_channel[channel]
+            quota = tests_per_channel[channel] + int((candidate.code, channel) in second)
             windows = split_windows(opens_at, closes_at, quota)
             previous = kept.get((candidate.code, channel), KeptSlots(0, 0))
             channel_scenarios = sorted(scenarios.get(channel, ()))

@@ -29,7 +29,13 @@ from app.missions.models import (
     Scenario,
     ShopperConflict,
 )
-from app.missions.planning import KeptSlots, PlanCandidate, PlanningError, plan_missions
+from app.missions.planning import (
+    KeptSlots,
+    PlanCandidate,
+    PlanningError,
+    ReplicatePolicy,
+    plan_missions,
+)
 from app.missions.schemas import ASSIGNMENT_COLUMNS, ScenarioCreate
 
 PLANNING_STATES = {CampaignState.draft, CampaignState.open}
@@ -135,6 +141,9 @@ def generate_missions(
             closes_at=campaign.closes_at,
             seed=config.seed,
             kept=kept,
+            replicates=ReplicatePolicy(
+                share=config.replicates.share, minimum=config.replicates.minimum
+            ),
         )
     except PlanningError as exc:
         authority = authorities_repository.get(session, exc.authority_code)

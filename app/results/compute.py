@@ -6,35 +6,54 @@ Nothing here reads or writes the database: :mod:`app.results.inputs` gathers a
 
 Score rows (:class:`ScoreRowData`), per candidate:
 
-- ``overall`` (key ""): Σ component weight × component, variances added, Welch df;
+- ``overall`` (key ""): Σ component weight × component, variances added, Welch df. Its ``n``
+  and ``n_eff`` are the survey part's (respondents, Kish effective n): visits are counted on
+  the mystery rows and are never added to respondents;
 - ``component`` ``survey``: Hájek mean of the respondents' satisfaction index (design weights
   1, Taylor SE, t on the authority's own df); ``mystery``: the channel scores combined with the
-  campaign's channel weights (weights renormalised over the channels tested);
-- ``channel`` (channel code): mean of the approved visits' scores, SE s/√k on k−1 df, a single
-  visit borrowing the pooled variance of its category and channel (``borrowed_variance``),
-  or, when no candidate of the category has two visits there, the variance of the
-  single-visit scores across the category (conservative, see :func:`fill_unreplicated`);
+  campaign's channel weights, never renormalised over the channels tested: a weighted channel
+  the candidate lacks (and others of its category have) is imputed at the category's channel
+  mean with the between-candidate variance (flag ``imputed_channel``), and with
+  ``config.missing_channel = "unranked"`` the candidate is also left unranked
+  (``missing_channel``). A channel nobody of the category was tested on drops out of every
+  member's weights alike;
+- ``channel`` (channel code): mean of the k approved visits, SE from the pooled
+  within-authority variance of its category and channel for every k
+  (:func:`scoring.channel_scores`, one rule in one place), flagged ``national_pool``,
+  ``previous_edition_pool`` or ``between_candidate_variance`` when it comes from further away;
 - ``theme``: survey themes as Hájek means of the respondents' theme scores, grid themes as
   means of the visits' theme scores (same rule as channels);
 - ``item``: key ``"<instrument key>:<item key>"`` (e.g. ``citizen:courtesy``,
   ``grid-guichet:wait``), the item's mean score, for strengths and irritants.
 
-Flags: ``insufficient_precision`` (effective n < 30 on survey figures, or interval wider than
-30 points, or no SE), ``fewer_than_5`` (never shown: anonymity), ``borrowed_variance``,
-``no_survey`` / ``no_mystery`` (the overall score stands on one component only).
+Flags:
+
+- ``fewer_than_5`` (never shown: the respondents' anonymity rule) only on respondent-based rows
+  (survey component, survey themes and items); never on visit rows;
+- ``insufficient_precision``: on respondent-based rows and the overall score, effective n < 30
+  or an interval wider than 30 points (METHODOLOGY.md step 6); on visit-based rows (channels,
+  mystery component, grid themes and items) an interval wider than ``VISIT_MAX_CI_WIDTH`` (60)
+  points, i.e. a half-width above 30: one to four visits never reach n_eff 30, and with the
+  pooled variance a 30-point width would flag nearly every channel (a single visit with a
+  within spread of 15 already spans 61 points), so the flag marks the channel scores that
+  tell little more than "somewhere in the upper or lower half" — typically a single visit on a
+  volatile channel, or a pool on few df. Also on any row without an SE;
+- ``ci_cut_low`` / ``ci_cut_high``: the computed bound lay below 0 or above 100; the stored
+  bound is cut to the scale and pages mark it as cut;
+- ``no_survey`` / ``no_mystery`` (the overall score stands on one component only).
 
 Rank rows (:class:`RankRowData`), per candidate of each category: eligible candidates
-(campaign rules) with a finite estimate and SE are ranked: point rank, marginal rank interval
-at the campaign's confidence level (Mogstad et al. 2024, stepdown, seeded), membership of the
-τ=1 and τ=3 sets (from the single-step simultaneous sets: valid, slightly conservative),
-P(best) (descriptive) and percentile (share of the other ranked candidates scoring lower, ties
-counting half). Ineligible candidates keep their estimate and the reason.
+(campaign rules) with a finite estimate and SE are ranked: point rank, simultaneous rank
+interval (the award table's family) with the τ=1 and τ=3 sets read from it, the marginal
+interval (the scorecard's), P(best) (descriptive) and percentile (share of the other ranked
+candidates scoring lower, ties counting half). Ineligible candidates keep their estimate and
+the reason.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -42,17 +61,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scoring import (
+    ChannelEstimates,
     Design,
     Estimates,
     channel_scores,
     combine_components,
     estimate_means,
+    impute_missing_channels,
     p_best,
     precision_flags,
     rank_sets,
     stack_components,
 )
-from scoring.estimates import t_quantile
+from scoring.mystery import BETWEEN_CANDIDATES, IMPUTED, NATIONAL_POOL, PREVIOUS_EDITION
 from surveys.scores import COVERAGE_FLOOR
 
 if TYPE_CHECKING:  # the configuration is only read here: no need to load its models
@@ -65,7 +86,16 @@ MIN_N_EFF = 30.0
 MAX_CI_WIDTH = 30.0
 MIN_SHOWN = 5
 MIN_POOLED_DF = 5
+# Visit-based rows: a half-width above 30 points (see the module docstring).
+VISIT_MAX_CI_WIDTH = 60.0
 NO_OVERALL = "no_overall"
+MISSING_CHANNEL = "missing_channel"
+# Where a visit-based row's variance comes from, when not its own (category, channel) pool.
+VARIANCE_FLAGS = {
+    NATIONAL_POOL: "national_pool",
+    PREVIOUS_EDITION: "previous_edition_pool",
+    BETWEEN_CANDIDATES: "between_candidate_variance",
+}
 
 
 class ScoreLevel(StrEnum):
@@ -117,6 +147,10 @@ class ScoringInputs:
     instruments: list[dict[str, Any]]  # key, version, sha256 of each pinned version
     counts: dict[str, Any] = field(default_factory=dict)
     inputs_sha256: str = ""
+    # The previous edition's national pool of each channel, channel → (dispersion, df), in
+    # the terms of scoring.channel_scores' variance model (its ``pools`` rows with category
+    # None): used only for a channel with no replicate visit at all this edition.
+    previous_pools: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def n_responses(self) -> int:
@@ -189,11 +223,18 @@ class ComputedRun:
             },
             "score_rows": len(self.score_rows),
             "rank_rows": len(self.rank_rows),
+            # Rank rows whose intervals could still depend on Monte-Carlo error (0 with
+            # independent candidates: both families are computed exactly).
+            "unstable_rank_rows": sum(row.unstable for row in self.rank_rows),
         }
 
 
 def ineligibility_code(
-    *, respondents: tuple[int, int] | None, channels: tuple[int, int] | None, no_overall: bool
+    *,
+    respondents: tuple[int, int] | None,
+    channels: tuple[int, int] | None,
+    no_overall: bool,
+    missing_channel: bool = False,
 ) -> str:
     """``respondents:12/30; channels:1/3`` — stored in rank rows and open data as is
     (:func:`app.results.labels.describe_ineligibility` puts it in words)."""
@@ -202,6 +243,8 @@ def ineligibility_code(
         parts.append(f"respondents:{respondents[0]}/{respondents[1]}")
     if channels is not None:
         parts.append(f"channels:{channels[0]}/{channels[1]}")
+    if missing_channel:
+        parts.append(MISSING_CHANNEL)
     if no_overall:
         parts.append(NO_OVERALL)
     return "; ".join(parts)
@@ -218,12 +261,11 @@ def _num(value: Any) -> float | None:
 
 
 def _on_scale(bound: Any) -> float | None:
-    """A confidence bound truncated to the 0–100 score scale.
+    """A confidence bound cut to the 0–100 score scale.
 
-    A t interval on few degrees of freedom (two visits: t(1) = 12.7) can reach far outside
-    the scale; no score lies there, so the bound is cut at the scale's edge. The standard
-    error is kept as computed, so rankings and the precision flags (decided on the raw
-    width, before this cut) are unchanged.
+    No score lies outside the scale, so a bound beyond it is stored at the edge; the row is
+    flagged ``ci_cut_low`` / ``ci_cut_high`` so that pages show the cut, and the standard
+    error is kept as computed (rankings and precision flags use the raw width).
     """
     value = _num(bound)
     return None if value is None else min(max(value, 0.0), 100.0)
@@ -235,15 +277,26 @@ def _rows_from(
     codes: list[str],
     level: ScoreLevel,
     key: str | Callable[[Any], str],
-    min_n_eff: float,
+    respondents: bool,
     extra_flags: Callable[[int], list[str]] | None = None,
 ) -> list[ScoreRowData]:
-    """Score rows of one result whose domains are candidate indices (or (candidate, key))."""
+    """Score rows of one result whose domains are candidate indices (or (candidate, key)).
+
+    ``respondents``: the estimate stands on survey respondents (effective-n and anonymity
+    rules apply) rather than on visits (interval width only, ``VISIT_MAX_CI_WIDTH``).
+    """
     flags = precision_flags(
-        estimates, min_n_eff=min_n_eff, max_ci_width=MAX_CI_WIDTH, min_n=MIN_SHOWN
+        estimates,
+        min_n_eff=MIN_N_EFF,
+        max_ci_width=MAX_CI_WIDTH if respondents else VISIT_MAX_CI_WIDTH,
+        min_n=MIN_SHOWN,
+        respondents=respondents,
     )
     insufficient = flags["insufficient_precision"].to_numpy()
     suppress = flags["suppress"].to_numpy()
+    cut_low = flags["ci_cut_low"].to_numpy()
+    cut_high = flags["ci_cut_high"].to_numpy()
+    sources = estimates.variance_source if isinstance(estimates, ChannelEstimates) else None
     rows = []
     for i, domain in enumerate(estimates.domains):
         if isinstance(domain, tuple):
@@ -258,6 +311,12 @@ def _rows_from(
             row_flags.append("insufficient_precision")
         if suppress[i]:
             row_flags.append("fewer_than_5")
+        if cut_low[i]:
+            row_flags.append("ci_cut_low")
+        if cut_high[i]:
+            row_flags.append("ci_cut_high")
+        if sources is not None and sources[i] in VARIANCE_FLAGS:
+            row_flags.append(VARIANCE_FLAGS[sources[i]])
         if extra_flags is not None:
             row_flags.extend(extra_flags(i))
         rows.append(
@@ -276,6 +335,42 @@ def _rows_from(
             )
         )
     return rows
+
+
+def _subset(estimates: Estimates, keep: np.ndarray) -> Estimates:
+    return Estimates(
+        domains=estimates.domains[keep],
+        estimate=estimates.estimate[keep],
+        se=estimates.se[keep],
+        df=estimates.df[keep],
+        ci_low=estimates.ci_low[keep],
+        ci_high=estimates.ci_high[keep],
+        n=estimates.n[keep],
+        n_eff=estimates.n_eff[keep],
+        level=estimates.level,
+        method=estimates.method,
+    )
+
+
+def _concat(parts: list[Estimates]) -> Estimates:
+    first = parts[0]
+    domains = first.domains.append([part.domains for part in parts[1:]])
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
+    return Estimates(
+        domains=domains,
+        estimate=joined("estimate"),
+        se=joined("se"),
+        df=joined("df"),
+        ci_low=joined("ci_low"),
+        ci_high=joined("ci_high"),
+        n=joined("n"),
+        n_eff=joined("n_eff"),
+        level=first.level,
+        method=first.method,
+    )
 
 
 # --- the citizen survey -----------------------------------------------------------------------
@@ -341,74 +436,6 @@ def survey_estimates(inputs: ScoringInputs, level: float) -> SurveyEstimates | N
 # --- the mystery shopping ---------------------------------------------------------------------
 
 
-def fill_unreplicated(estimates: Estimates, categories: np.ndarray, level: float) -> Estimates:
-    """Variance of single-visit means when the category's pool is too thin.
-
-    ``channel_scores`` gives a single visit the pooled within-authority variance of its
-    category and channel, with that pool's df. When fewer than ``MIN_POOLED_DF`` df back it
-    (one replicated authority gives df = 1, hence t ≈ 12.7 and a useless interval), the
-    same channel's pool over all categories is used if it has more df: the within-authority
-    spread of a channel's visits does not depend on the town's size. With no replicated
-    authority at all (the default tests have one letter, one website audit and one social
-    message), the variance of the single-visit scores across the category's candidates
-    (between + within, so an upper bound of the within variance) is used with m − 1 df.
-    Such rows stay flagged ``borrowed_variance``.
-    """
-    se = np.array(estimates.se, dtype=float)
-    df = np.array(estimates.df, dtype=float)
-    single = estimates.n == 1
-    if not single.any():
-        return estimates
-    n = np.asarray(estimates.n, dtype=float)
-    candidate = np.asarray(estimates.domains.get_level_values(0), dtype=np.int64)
-    label = np.asarray(estimates.domains.get_level_values(1), dtype=object)
-    category = categories[candidate]
-    own = (n >= 2) & ~np.isnan(estimates.se)
-    # Within-authority sums of squares of the replicated rows: (k − 1)·s² = (k − 1)·k·se².
-    sum_sq = np.where(own, (n - 1) * n * np.nan_to_num(estimates.se) ** 2, 0.0)
-    # Pools by (category, label); category None is the label's national pool.
-    pools: dict[tuple[Hashable, Hashable], tuple[float, float]] = {}
-    for i in np.flatnonzero(own):
-        for key in ((category[i], label[i]), (None, label[i])):
-            ss, dof = pools.get(key, (0.0, 0.0))
-            pools[key] = (ss + sum_sq[i], dof + n[i] - 1)
-    between: dict[tuple[Hashable, Hashable], tuple[float, float]] = {}
-    for i in np.flatnonzero(single):
-        _local_ss, local_df = pools.get((category[i], label[i]), (0.0, 0.0))
-        if local_df >= MIN_POOLED_DF:
-            continue  # channel_scores' own choice stands
-        national_ss, national_df = pools.get((None, label[i]), (0.0, 0.0))
-        if national_df > local_df:
-            se[i], df[i] = math.sqrt(national_ss / national_df), national_df
-        elif local_df <= 0:
-            key = (category[i], label[i])
-            if key not in between:
-                members = (category == category[i]) & (label == label[i]) & single
-                values = estimates.estimate[members]
-                values = values[~np.isnan(values)]
-                between[key] = (
-                    (float(np.std(values, ddof=1)), float(len(values) - 1))
-                    if len(values) >= 2
-                    else (math.nan, math.nan)
-                )
-            se[i], df[i] = between[key]
-    quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
-    return Estimates(
-        domains=estimates.domains,
-        estimate=estimates.estimate,
-        se=se,
-        df=df,
-        ci_low=estimates.estimate - quantile * se,
-        ci_high=estimates.estimate + quantile * se,
-        n=estimates.n,
-        n_eff=estimates.n_eff,
-        level=level,
-        method=estimates.method
-        + f"; single visits: category pool if ≥ {MIN_POOLED_DF} df, else the channel's "
-        "national pool, else the variance across the category's candidates",
-    )
-
-
 def _grouped_visits(
     inputs: ScoringInputs, values: dict[str, np.ndarray], level: float
 ) -> Estimates | None:
@@ -425,61 +452,107 @@ def _grouped_visits(
     if not parts_score:
         return None
     candidate = np.concatenate(parts_candidate).astype(np.int64)
-    result = channel_scores(
+    return channel_scores(
         np.concatenate(parts_score),
         candidate,
         np.concatenate(parts_label),
         categories[candidate],
         level=level,
+        min_pool_df=MIN_POOLED_DF,
     )
-    return fill_unreplicated(result, categories, level)
 
 
 @dataclass(frozen=True)
 class MysteryScores:
     rows: list[ScoreRowData]  # channel, mystery component, grid theme and grid item rows
     component: Estimates | None  # the mystery component, None when no channel is weighted
+    # Per candidate: a weighted channel tested in its category but not on it (imputed).
+    missing_channel: np.ndarray
+
+
+def _mystery_component(
+    channels: ChannelEstimates,
+    categories: np.ndarray,
+    channel_weights: dict[str, float],
+    level: float,
+) -> tuple[Estimates | None, ChannelEstimates]:
+    """The channels combined with fixed weights after imputing the missing ones.
+
+    Per category, the weights are those of the weighted channels someone of the category was
+    tested on, divided by their total: the same for every member, so a gap is never a gain.
+    """
+    weighted = [channel for channel, weight in channel_weights.items() if weight > 0]
+    candidate = np.asarray(channels.domains.get_level_values(0), dtype=np.int64)
+    filled = impute_missing_channels(
+        channels,
+        {int(c): categories[c] for c in np.unique(candidate)},
+        weighted,
+        level=level,
+    )
+    filled_candidate = np.asarray(filled.domains.get_level_values(0), dtype=np.int64)
+    filled_label = np.asarray(filled.domains.get_level_values(1), dtype=object)
+    parts = []
+    for category in dict.fromkeys(categories[filled_candidate]):
+        members = categories[filled_candidate] == category
+        tested = {str(label) for label in filled_label[members]}
+        weights = {c: channel_weights[c] for c in weighted if c in tested}
+        if not weights:
+            continue
+        keep = members & np.isin(filled_label, list(weights))
+        parts.append(
+            combine_components(_subset(filled, keep), weights, level=level, renormalise=False)
+        )
+    return (_concat(parts) if parts else None), filled
 
 
 def _mystery(inputs: ScoringInputs, level: float) -> MysteryScores:
     visits = inputs.visits
     codes = inputs.codes
     config = inputs.config
+    missing_channel = np.zeros(len(codes), dtype=bool)
     if not len(visits.ids) or np.all(np.isnan(visits.score)):
-        return MysteryScores(rows=[], component=None)
+        return MysteryScores(rows=[], component=None, missing_channel=missing_channel)
     categories = np.asarray(inputs.categories, dtype=object)
     candidate = visits.candidate.astype(np.int64)
-    channels = fill_unreplicated(
-        channel_scores(visits.score, candidate, visits.channel, categories[candidate], level=level),
-        categories,
-        level,
+    channels = channel_scores(
+        visits.score,
+        candidate,
+        visits.channel,
+        categories[candidate],
+        level=level,
+        min_pool_df=MIN_POOLED_DF,
+        previous_pools=inputs.previous_pools,
     )
-    borrowed = channels.n == 1
-    rows = _rows_from(
-        channels,
-        codes=codes,
-        level=ScoreLevel.channel,
-        key=str,
-        min_n_eff=0.0,
-        extra_flags=lambda i: ["borrowed_variance"] if borrowed[i] else [],
-    )
-    tested = set(channels.domains.get_level_values(1))
-    channel_weights: dict[Any, float] = {
-        channel: float(config.channel_weights.get(channel, 0.0)) for channel in tested
+    rows = _rows_from(channels, codes=codes, level=ScoreLevel.channel, key=str, respondents=False)
+    channel_weights = {
+        str(channel): float(weight) for channel, weight in config.channel_weights.items()
     }
-    component: Estimates | None = None
-    if any(weight > 0 for weight in channel_weights.values()):
-        component = combine_components(channels, channel_weights, level=level)
+    tested = {str(channel) for channel in channels.domains.get_level_values(1)}
+    channel_weights.update({c: 0.0 for c in tested if c not in channel_weights})
+    component, filled = _mystery_component(channels, categories, channel_weights, level)
+    imputed = np.asarray(filled.domains.get_level_values(0), dtype=np.int64)[
+        filled.variance_source == IMPUTED
+    ]
+    missing_channel[imputed] = True
+    if component is not None:
+        component_candidate = np.asarray(component.domains, dtype=np.int64)
         rows += _rows_from(
-            component, codes=codes, level=ScoreLevel.component, key="mystery", min_n_eff=0.0
+            component,
+            codes=codes,
+            level=ScoreLevel.component,
+            key="mystery",
+            respondents=False,
+            extra_flags=lambda i: (
+                ["imputed_channel"] if missing_channel[component_candidate[i]] else []
+            ),
         )
     themes = _grouped_visits(inputs, visits.themes, level)
     if themes is not None:
-        rows += _rows_from(themes, codes=codes, level=ScoreLevel.theme, key=str, min_n_eff=0.0)
+        rows += _rows_from(themes, codes=codes, level=ScoreLevel.theme, key=str, respondents=False)
     items = _grouped_visits(inputs, visits.items, level)
     if items is not None:
-        rows += _rows_from(items, codes=codes, level=ScoreLevel.item, key=str, min_n_eff=0.0)
-    return MysteryScores(rows=rows, component=component)
+        rows += _rows_from(items, codes=codes, level=ScoreLevel.item, key=str, respondents=False)
+    return MysteryScores(rows=rows, component=component, missing_channel=missing_channel)
 
 
 # --- the overall score, eligibility and rankings ----------------------------------------------
@@ -491,28 +564,52 @@ class OverallScores:
 
     estimate: np.ndarray
     se: np.ndarray
+    df: np.ndarray  # Welch–Satterthwaite df of the SE (inf: known), for the rank sets
     rows: list[ScoreRowData]
 
 
 def _overall(
-    inputs: ScoringInputs, components: dict[str, Estimates], level: float
+    inputs: ScoringInputs,
+    components: dict[str, Estimates],
+    level: float,
+    missing_channel: np.ndarray,
 ) -> OverallScores:
     n_candidates = len(inputs.codes)
     estimate = np.full(n_candidates, np.nan)
     se = np.full(n_candidates, np.nan)
     if not components:
-        return OverallScores(estimate=estimate, se=se, rows=[])
+        return OverallScores(estimate=estimate, se=se, df=np.full(n_candidates, np.inf), rows=[])
     component_weights = inputs.config.component_weights
-    overall = combine_components(
+    combined = combine_components(
         stack_components(components),
         {"survey": component_weights.survey, "mystery": component_weights.mystery},
         level=level,
+    )
+    overall_index = np.asarray(combined.domains, dtype=np.int64)
+    # n and n_eff of the survey part only: respondents and visits are not one sample size.
+    survey_n = np.zeros(n_candidates)
+    survey_n_eff = np.full(n_candidates, np.nan)
+    if "survey" in components:
+        survey = components["survey"]
+        indices = np.asarray(survey.domains, dtype=np.int64)
+        survey_n[indices] = survey.n
+        survey_n_eff[indices] = survey.n_eff
+    overall = Estimates(
+        domains=combined.domains,
+        estimate=combined.estimate,
+        se=combined.se,
+        df=combined.df,
+        ci_low=combined.ci_low,
+        ci_high=combined.ci_high,
+        n=survey_n[overall_index],
+        n_eff=survey_n_eff[overall_index],
+        level=combined.level,
+        method=combined.method + "; n and n_eff of the survey part",
     )
     present = {name: np.zeros(n_candidates, dtype=bool) for name in ("survey", "mystery")}
     for name, component in components.items():
         indices = np.asarray(component.domains, dtype=np.int64)
         present[name][indices] = ~np.isnan(component.estimate)
-    overall_index = np.asarray(overall.domains, dtype=np.int64)
 
     def missing_component(i: int) -> list[str]:
         candidate = overall_index[i]
@@ -521,6 +618,8 @@ def _overall(
             flags.append("no_survey")
         if component_weights.mystery > 0 and not present["mystery"][candidate]:
             flags.append("no_mystery")
+        if missing_channel[candidate] and present["mystery"][candidate]:
+            flags.append("imputed_channel")
         return flags
 
     rows = _rows_from(
@@ -528,12 +627,14 @@ def _overall(
         codes=inputs.codes,
         level=ScoreLevel.overall,
         key="",
-        min_n_eff=MIN_N_EFF,
+        respondents=True,
         extra_flags=missing_component,
     )
     estimate[overall_index] = overall.estimate
     se[overall_index] = overall.se
-    return OverallScores(estimate=estimate, se=se, rows=rows)
+    df = np.full(n_candidates, np.inf)
+    df[overall_index] = np.where(np.isfinite(overall.df) & (overall.df > 0), overall.df, np.inf)
+    return OverallScores(estimate=estimate, se=se, df=df, rows=rows)
 
 
 @dataclass(frozen=True)
@@ -543,7 +644,10 @@ class Eligibility:
 
 
 def _eligibility(
-    inputs: ScoringInputs, n_respondents: np.ndarray, overall: OverallScores
+    inputs: ScoringInputs,
+    n_respondents: np.ndarray,
+    overall: OverallScores,
+    missing_channel: np.ndarray,
 ) -> Eligibility:
     rules = inputs.config.eligibility
     n_candidates = len(inputs.codes)
@@ -553,9 +657,14 @@ def _eligibility(
         pairs: dict[tuple[int, str], int] = {}
         for candidate, channel in zip(visits.candidate, visits.channel, strict=True):
             pairs[(int(candidate), str(channel))] = pairs.get((int(candidate), str(channel)), 0) + 1
-        for (candidate, _channel), count in pairs.items():
-            if count >= rules.min_visits_per_tested_channel:
+        # A replicate (the planner's second test on a single-test channel, drawn for the pooled
+        # variance) must not make the channel count as tested for the drawn candidates only:
+        # visits count up to the channel's planned tests per candidate.
+        planned = {str(channel): n for channel, n in inputs.config.tests_per_channel.items()}
+        for (candidate, channel), count in pairs.items():
+            if min(count, planned.get(channel) or count) >= rules.min_visits_per_tested_channel:
                 channels_tested[candidate] += 1
+    leave_unranked = inputs.config.missing_channel == "unranked"
     eligible = np.ones(n_candidates, dtype=bool)
     reasons: list[str] = []
     for i in range(n_candidates):
@@ -570,6 +679,7 @@ def _eligibility(
             respondents=(int(n_respondents[i]), rules.min_respondents) if few_respondents else None,
             channels=(int(channels_tested[i]), rules.min_channels_tested) if few_channels else None,
             no_overall=no_overall,
+            missing_channel=bool(leave_unranked and missing_channel[i]),
         )
         eligible[i] = not reason
         reasons.append(reason)
@@ -600,6 +710,7 @@ def _rank_category(
     members: np.ndarray,
     estimate: np.ndarray,
     se: np.ndarray,
+    df: np.ndarray,
     *,
     level: float,
     seed: int,
@@ -609,11 +720,15 @@ def _rank_category(
     p = len(members)
     if p == 0:
         return {}
-    est, err = estimate[members], se[members]
-    marginal = rank_sets(est, err, level=level, n_draws=n_draws, seed=seed)
+    est, err, freedom = estimate[members], se[members], df[members]
+    # Both families are exact with independent candidates (no draw, no seed); an SE on few
+    # Welch df widens its unit's intervals (scoring.rank_sets, ``df=``).
+    marginal = rank_sets(est, err, level=level, df=freedom)
     # The award table's family: simultaneous intervals, τ-best sets read from them.
-    joint = rank_sets(est, err, level=level, simultaneous=True, n_draws=n_draws, seed=seed)
-    best = p_best(est, err, n_draws=n_draws, seed=seed)
+    joint = rank_sets(est, err, level=level, simultaneous=True, df=freedom)
+    # Calibrated (empirical-Bayes posterior), not the plug-in share: the jury reads it.
+    best = p_best(est, err, n_draws=n_draws, seed=seed, shrink=True)
+    assert marginal.unstable is not None and joint.unstable is not None
     out: dict[int, Ranking] = {}
     for j, candidate in enumerate(members):
         others = p - 1
@@ -680,15 +795,15 @@ def compute(
     components: dict[str, Estimates] = {}
     if survey is not None:
         rows += _rows_from(
-            survey.index, codes=codes, level=ScoreLevel.component, key="survey", min_n_eff=MIN_N_EFF
+            survey.index, codes=codes, level=ScoreLevel.component, key="survey", respondents=True
         )
         for theme, estimates in survey.themes.items():
             rows += _rows_from(
-                estimates, codes=codes, level=ScoreLevel.theme, key=theme, min_n_eff=MIN_N_EFF
+                estimates, codes=codes, level=ScoreLevel.theme, key=theme, respondents=True
             )
         for item, estimates in survey.items.items():
             rows += _rows_from(
-                estimates, codes=codes, level=ScoreLevel.item, key=item, min_n_eff=MIN_N_EFF
+                estimates, codes=codes, level=ScoreLevel.item, key=item, respondents=True
             )
         components["survey"] = survey.index
         n_respondents[np.asarray(survey.index.domains, dtype=np.int64)] = survey.index.n
@@ -700,11 +815,11 @@ def compute(
         components["mystery"] = mystery.component
 
     report(72, "overall scores")
-    overall = _overall(inputs, components, level)
+    overall = _overall(inputs, components, level, mystery.missing_channel)
     rows += overall.rows
 
     report(78, "eligibility and rankings")
-    rules = _eligibility(inputs, n_respondents, overall)
+    rules = _eligibility(inputs, n_respondents, overall, mystery.missing_channel)
     categories = np.asarray(inputs.categories, dtype=object)
     rank_rows: list[RankRowData] = []
     per_category: dict[str, CategoryCounts] = {}
@@ -720,6 +835,7 @@ def compute(
             ranked,
             overall.estimate,
             overall.se,
+            overall.df,
             level=level,
             seed=_category_seed(seed, position),
             n_draws=n_draws,

@@ -11,10 +11,13 @@ What goes in (ARCHITECTURE.md, "How scoring runs"):
 - the pinned instrument versions and the campaign configuration.
 
 Responses are the bulk (a national edition has about a million): they are read in chunks,
-only the scored items are extracted by the database (one JSON array text per response, see
+with the item scores each response stored when it came in (``Response.item_scores``, packed
+by ``surveys.pack_item_scores``: one ``np.frombuffer`` per chunk, no JSON parsed). Rows
+without them (stored before they existed) fall back to the answers: only the scored items
+are extracted by the database (one JSON array text per response, see
 :func:`app.results.repository.answer_values`) and parsed by numpy, never as one Python dict
-per response. Item scores come from ``surveys.item_score`` applied to each distinct answer
-value of each item.
+per response, then scored by ``surveys.item_score`` applied to each distinct answer value of
+each item. Both give the same numbers, bit for bit.
 Visits are few (tens of thousands) and are scored one by one by ``surveys.submission_scores``
 (knock-outs, delays in working days, node coverage).
 
@@ -36,6 +39,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,11 +118,17 @@ def _score_columns(
 
 
 def _survey_items(instrument: surveys.Instrument) -> list[SurveyItem]:
+    # The packed items, in their order: a response's packed scores are these columns.
     return [
         SurveyItem(key=item.key, weight=float(item.weight), theme=item.theme)
-        for item in instrument.items
-        if item.scorable and item.type != "delay"
+        for item in surveys.packed_items(instrument)
     ]
+
+
+def _unpacked(blobs: list[bytes], n_items: int) -> np.ndarray:
+    """Packed item scores as a (responses × items) matrix, without a copy."""
+    values = surveys.unpack_item_scores(blobs, n_items)
+    return np.frombuffer(values, dtype=float).reshape(len(blobs), n_items)
 
 
 def _read_responses(
@@ -132,44 +142,72 @@ def _read_responses(
     progress: Progress | None,
     expected: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate index, identity bytes (id + content sha256) and item scores per response."""
+    """Candidate index, identity bytes (id + content sha256) and item scores per response.
+
+    The packed item scores are read as stored; the rows without them (older rows) are read
+    from their answers and scored here, exactly as :func:`surveys.pack_item_scores` would.
+    """
     if progress is not None:
         progress(5, "reading responses")
-    result = repository.valid_response_answers(
+    packed_bytes = surveys.packed_length(instrument)
+    candidates: list[np.ndarray] = []
+    # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded
+    # (PostgreSQL writes a uuid with dashes).
+    identities: list[str] = []
+    scores: list[np.ndarray] = []
+    unpacked = 0
+    read = 0
+
+    def add(rows: Sequence[Any]) -> None:
+        candidates.append(
+            np.fromiter((candidate_index[row[0]] for row in rows), np.int32, count=len(rows))
+        )
+        identities.append("".join([row[1] for row in rows]))
+
+    for chunk in repository.valid_response_item_scores(
         session,
         campaign_id=campaign_id,
         survey_version_id=survey_version_id,
-        keys=keys,
+        packed_bytes=packed_bytes,
         chunk_rows=CHUNK_ROWS,
-    )
-    tokens: dict[str, float] = {}
-    candidates: list[np.ndarray] = []
-    keys_hex: list[str] = []
-    raws: list[np.ndarray] = []
-    read = 0
-    while True:
-        rows = result.fetchmany(CHUNK_ROWS)
-        if not rows:
-            break
-        candidates.append(
-            np.fromiter((candidate_index[row[0]] for row in rows), dtype=np.int32, count=len(rows))
-        )
-        # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded
-        # (PostgreSQL writes a uuid with dashes).
-        keys_hex.append("".join([f"{row[1]}{row[2]}" for row in rows]).replace("-", ""))
-        raws.append(_decode_chunk([row[3] for row in rows], len(keys), tokens))
-        read += len(rows)
+    ):
+        blobs = [row[2] for row in chunk]
+        if None in blobs:  # older rows: read below, from their answers
+            unpacked += len(chunk)
+            chunk = [row for row in chunk if row[2] is not None]
+            unpacked -= len(chunk)
+            blobs = [row[2] for row in chunk]
+        add(chunk)
+        scores.append(_unpacked(blobs, len(keys)))
+        read += len(chunk)
         if progress is not None and expected:
             progress(5 + int(35 * min(1.0, read / expected)), "reading responses")
+
+    if unpacked:
+        tokens: dict[str, float] = {}
+        raws: list[np.ndarray] = []
+        older = repository.valid_response_answers(
+            session,
+            campaign_id=campaign_id,
+            survey_version_id=survey_version_id,
+            keys=keys,
+            chunk_rows=CHUNK_ROWS,
+            unless_packed=packed_bytes,
+        )
+        while answer_rows := older.fetchmany(CHUNK_ROWS):
+            add([(row[0], f"{row[1]}{row[2]}") for row in answer_rows])
+            raws.append(_decode_chunk([row[3] for row in answer_rows], len(keys), tokens))
+        if progress is not None:
+            progress(41, "item scores of the responses")
+        scores.append(_score_columns(instrument, keys, np.concatenate(raws), tokens))
     if not candidates:
-        empty = np.empty((0, len(keys)))
-        return np.empty(0, np.int32), np.empty((0, 48), np.uint8), empty
-    if progress is not None:
-        progress(41, "item scores of the responses")
-    raw = np.concatenate(raws)
-    scores = _score_columns(instrument, keys, raw, tokens)
-    identity = np.frombuffer(bytes.fromhex("".join(keys_hex)), dtype=np.uint8).reshape(-1, 48)
-    return np.concatenate(candidates), identity, scores
+        return np.empty(0, np.int32), np.empty((0, 48), np.uint8), np.empty((0, len(keys)))
+    identity = bytes.fromhex("".join(identities).replace("-", ""))
+    return (
+        np.concatenate(candidates),
+        np.frombuffer(identity, dtype=np.uint8).reshape(-1, 48),
+        np.concatenate(scores),
+    )
 
 
 # Above this many approved visits, they are scored in a worker process while the
@@ -278,8 +316,8 @@ def _finish_visits(
     def column(pairs: list[tuple[int, float]]) -> np.ndarray:
         out = np.full(n, np.nan)
         if pairs:
-            where, values = zip(*pairs, strict=True)
-            out[list(where)] = values
+            where = np.fromiter((p for p, _ in pairs), dtype=np.intp, count=len(pairs))
+            out[where] = np.fromiter((v for _, v in pairs), dtype=float, count=len(pairs))
         return out
 
     channel = [str(row[4] or pending.channels.get(row[3]) or "") for row in pending.rows]
@@ -358,17 +396,21 @@ def gather_inputs(
     }
     digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
     # Canonical order: by response id (then content hash), read as big-endian integers.
-    words = identity.view(">u8").reshape(-1, 6).astype(np.uint64)
-    order = np.argsort(words[:, 0], kind="stable") if len(words) else np.empty(0, np.int64)
-    leading = words[order, 0]
-    if len(words) > 1 and np.any(leading[1:] == leading[:-1]):  # shared first 8 bytes: rare
+    # Sort on the first 8 bytes only (one 8 MB column, not the 48 MB of all six words); the
+    # bytes hashed are the same either way, and no copy is made that hashing does not need
+    # (``hashlib`` reads a C-contiguous array as it is).
+    leading_words = np.ascontiguousarray(identity[:, :8]).view(">u8").ravel().astype(np.uint64)
+    order = np.argsort(leading_words, kind="stable")
+    leading = leading_words[order]
+    if len(leading) > 1 and np.any(leading[1:] == leading[:-1]):  # shared first 8 bytes: rare
+        words = identity.view(">u8").reshape(-1, 6).astype(np.uint64)
         order = np.lexsort(words.T[::-1])
     digest.update(b"\nresponses\n")
-    digest.update(np.ascontiguousarray(identity[order]).tobytes())
+    digest.update(np.ascontiguousarray(identity[order]).data)
     code_array = np.asarray(codes, dtype="S12")
     if len(code_array):
-        digest.update(np.ascontiguousarray(code_array[response_candidate[order]]).tobytes())
-    digest.update(np.ascontiguousarray(item_scores[order]).astype("<f8").tobytes())
+        digest.update(np.ascontiguousarray(code_array[response_candidate[order]]).data)
+    digest.update(np.ascontiguousarray(item_scores[order], dtype="<f8").data)
     digest.update(b"\nvisits\n")
     for position in sorted(range(len(visit_hashes)), key=lambda i: visit_hashes[i][0]):
         visit_id, sha, version_sha = visit_hashes[position]

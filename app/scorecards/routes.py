@@ -55,9 +55,11 @@ def _context(card: views.Scorecard) -> dict[str, Any]:
 
 # The file routes come first: "{code}" alone would also match "69123.pdf".
 @router.get("/campaigns/{campaign_id}/scorecards/{code}.pdf", name="scorecard_pdf")
-def scorecard_pdf(card: CardDep) -> Response:
+def scorecard_pdf(request: Request, card: CardDep) -> Response:
+    # A PDF leaves the site: its links to the methodology must be absolute.
+    context = {**_context(card), "site_url": str(request.base_url).rstrip("/")}
     return Response(
-        pdf.render_pdf(_context(card)),
+        pdf.render_pdf(context),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{card.filename_stem}.pdf"'},
     )
@@ -95,7 +97,11 @@ def _score(row: Any) -> ScoreOut:
 def api_scorecard(
     session: SessionDep, settings: SettingsDep, user: ScorecardUser, year: int, code: str
 ) -> ScorecardOut:
-    """An authority's scorecard on the campaign's current frozen run (same access as the page)."""
+    """An authority's scorecard on the campaign's current frozen run (same access as the page).
+
+    Its position carries the authority's own MARGINAL rank interval; the award table's
+    simultaneous intervals and top sets are in the rankings API.
+    """
     campaign = campaigns_repository.get_by_year(session, organiser=settings.organiser, year=year)
     if campaign is None:
         raise NotFound(_("No campaign for %(year)d.") % {"year": year})
@@ -112,11 +118,9 @@ def api_scorecard(
             eligible=rank.eligible,
             ineligible_reason=rank.ineligible_reason,
             rank=rank.rank,
-            rank_low=rank.rank_low,
-            rank_high=rank.rank_high,
+            marginal_rank_low=rank.marginal_low,
+            marginal_rank_high=rank.marginal_high,
             percentile=rank.percentile,
-            in_top1_set=rank.in_top1_set,
-            in_top3_set=rank.in_top3_set,
             p_best=rank.p_best,
         )
         if rank

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ScoreOut(BaseModel):
@@ -18,16 +18,29 @@ class ScoreOut(BaseModel):
 
 
 class PositionOut(BaseModel):
+    """The authority's own position: the scorecard's family is the MARGINAL rank interval.
+
+    The award table's simultaneous intervals and top-1/top-3 sets are in the rankings API;
+    the two families are never mixed in one answer (METHODOLOGY.md, "One family per table").
+    """
+
     category: str
     eligible: bool
     ineligible_reason: str
-    rank: int | None
-    rank_low: int | None
-    rank_high: int | None
+    rank: int | None = Field(description="Point rank in the category (1 = best).")
+    marginal_rank_low: int | None = Field(
+        description=(
+            "Best rank of the authority's own rank interval, taken alone (marginal, Mogstad, "
+            "Romano, Shaikh & Wilhelm 2024); narrower than the award table's simultaneous one."
+        )
+    )
+    marginal_rank_high: int | None = Field(
+        description="Worst rank of the authority's own (marginal) rank interval."
+    )
     percentile: float | None
-    in_top1_set: bool
-    in_top3_set: bool
-    p_best: float | None
+    p_best: float | None = Field(
+        description="Descriptive: share of simulated draws in which the authority comes first."
+    )
 
 
 class CategoryStatsOut(BaseModel):

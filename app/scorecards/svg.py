@@ -18,6 +18,8 @@ from app.core.i18n import _, get_locale
 from app.results.compute import ScoreLevel
 from app.results.models import ScoringRun
 from app.scorecards.views import (
+    CUT_HIGH_FLAG,
+    CUT_LOW_FLAG,
     RUN_CACHE_ENTRIES,
     CategoryStats,
     CategoryView,
@@ -32,6 +34,11 @@ from scoring import funnel_limits
 _PLOTS_CACHE: BoundedCache[tuple[str, ...], tuple[str, str | None]] = BoundedCache(
     "scorecards.category_plots", max_entries=RUN_CACHE_ENTRIES
 )
+
+
+def cut_note() -> str:
+    """What a cut mark means, in the reader's language (plots and tables say the same)."""
+    return _("cut at the edge of the 0–100 scale: the computed interval reaches beyond it")
 
 
 def category_plots(
@@ -59,9 +66,9 @@ def forest_svg(
         emphasis = ""
         if line.code in (laureate, highlight):
             emphasis = "laureate"
-        elif line.rank.in_top1_set:
+        elif line.in_top1:
             emphasis = "top1"
-        elif line.rank.in_top3_set:
+        elif line.in_top3:
             emphasis = "top3"
         rows.append(
             plots.ForestRow(
@@ -71,6 +78,8 @@ def forest_svg(
                 ci_low=line.ci_low,
                 ci_high=line.ci_high,
                 emphasis=emphasis,
+                cut_low=line.ci_cut_low,
+                cut_high=line.ci_cut_high,
             )
         )
     stats = view.stats
@@ -83,8 +92,14 @@ def forest_svg(
         "median": _one(stats.median),
         "best": _one(stats.best),
         "top1": len(view.top1),
-        "top3": sum(1 for line in view.eligible if line.rank.in_top3_set),
+        "top3": len(view.top3),
     }
+    cut = sum(1 for row in rows if row.cut_low or row.cut_high)
+    if cut:
+        desc += " " + _(
+            "%(count)d intervals reach the edge of the 0–100 scale and are cut there "
+            "(open arrowhead)."
+        ) % {"count": cut}
     return plots.forest_plot(
         rows,
         plot_id=plot_id,
@@ -93,6 +108,7 @@ def forest_svg(
         reference=stats.median,
         reference_label=_("median"),
         axis_label=_("Score out of 100, with its confidence interval"),
+        cut_note=cut_note(),
     )
 
 
@@ -177,6 +193,8 @@ def scorecard_profile_svg(card: Scorecard, *, plot_id: str) -> str | None:
                 estimate=row.estimate,
                 ci_low=row.ci_low,
                 ci_high=row.ci_high,
+                cut_low=CUT_LOW_FLAG in row.flags,
+                cut_high=CUT_HIGH_FLAG in row.flags,
             )
         )
     if not rows:
@@ -194,6 +212,7 @@ def scorecard_profile_svg(card: Scorecard, *, plot_id: str) -> str | None:
         reference=overall,
         reference_label=_("overall"),
         axis_label=_("Score out of 100, with its confidence interval"),
+        cut_note=cut_note(),
     )
 
 

@@ -46,6 +46,20 @@ STRENGTHS_SHOWN = 3
 # A public or open-data row with one of these flags has too few respondents to be shown.
 SUPPRESSED_FLAGS = frozenset({"fewer_than_5", "few_respondents", "suppressed"})
 SORT_KEYS = ("rank", "name", "estimate", "p_best", "rank_low")
+# Flags a scoring run sets on a score row whose interval bound was cut at the 0–100 scale's edge.
+CUT_LOW_FLAG = "ci_cut_low"
+CUT_HIGH_FLAG = "ci_cut_high"
+CUT_FLAGS = frozenset({CUT_LOW_FLAG, CUT_HIGH_FLAG})
+
+
+def in_top_set(rank: RankRow, tau: int) -> bool:
+    """Whether a candidate belongs to the τ-best set of the award table.
+
+    Read from the very interval the table shows (the simultaneous rank interval): in the top τ
+    exactly when its lower bound is at most τ (METHODOLOGY.md, "One family per table"). Every
+    page, API and export asks here, so no output can show a member whose bound says otherwise.
+    """
+    return rank.eligible and rank.rank_low is not None and rank.rank_low <= tau
 
 
 @lru_cache(maxsize=8)
@@ -64,6 +78,14 @@ def format_score(value: float | None, digits: int = 1) -> str:
 
 
 templates.env.filters["score"] = format_score
+
+
+def has_cut_interval(row: Any) -> bool:
+    """A score row whose interval was cut at the edge of the 0–100 scale (a Jinja test)."""
+    return bool(CUT_FLAGS & set(getattr(row, "flags", None) or ()))
+
+
+templates.env.tests["cut_interval"] = has_cut_interval
 
 
 def category_labels(config: CampaignConfig) -> dict[str, str]:
@@ -91,7 +113,26 @@ class CandidateLine:
 
     @property
     def flags(self) -> list[str]:
-        return list(self.overall.flags) if self.overall else []
+        """Precision flags to show in words (the cut marks are drawn on the interval)."""
+        if self.overall is None:
+            return []
+        return [flag for flag in self.overall.flags if flag not in CUT_FLAGS]
+
+    @property
+    def ci_cut_low(self) -> bool:
+        return bool(self.overall and CUT_LOW_FLAG in self.overall.flags)
+
+    @property
+    def ci_cut_high(self) -> bool:
+        return bool(self.overall and CUT_HIGH_FLAG in self.overall.flags)
+
+    @property
+    def in_top1(self) -> bool:
+        return in_top_set(self.rank, 1)
+
+    @property
+    def in_top3(self) -> bool:
+        return in_top_set(self.rank, 3)
 
 
 @dataclass(frozen=True)
@@ -118,6 +159,19 @@ class CategoryView:
     @property
     def tied(self) -> bool:
         return len(self.top1) > 1
+
+    @property
+    def top1_by_p_best(self) -> list[CandidateLine]:
+        """The top-1 set, most often first in the simulations first (P(best) is descriptive)."""
+        return sorted(self.top1, key=lambda line: -(line.rank.p_best or 0.0))
+
+    @property
+    def top3(self) -> list[CandidateLine]:
+        return [line for line in self.eligible if line.in_top3]
+
+    @property
+    def any_cut(self) -> bool:
+        return any(line.ci_cut_low or line.ci_cut_high for line in self.eligible)
 
 
 def category_stats(estimates: Sequence[float]) -> CategoryStats:
@@ -241,7 +295,7 @@ def category_view(
         eligible=eligible,
         ineligible=ineligible,
         stats=category_stats([line.rank.estimate for line in by_rank]),  # type: ignore[misc]
-        top1=[line for line in by_rank if line.rank.in_top1_set],
+        top1=[line for line in by_rank if line.in_top1],
         leader=by_rank[0] if by_rank else None,
         outliers=outliers,
     )
@@ -390,6 +444,19 @@ class Scorecard:
     @property
     def filename_stem(self) -> str:
         return f"scorecard-{self.campaign.year}-{self.code}"
+
+    @property
+    def in_top1(self) -> bool:
+        """In the award table's top-1 set (read from the simultaneous interval)."""
+        return self.rank is not None and in_top_set(self.rank, 1)
+
+    @property
+    def has_marginal_interval(self) -> bool:
+        return (
+            self.rank is not None
+            and self.rank.marginal_low is not None
+            and self.rank.marginal_high is not None
+        )
 
 
 def can_see_all(user: User) -> bool:

@@ -86,6 +86,9 @@ def make_run(
                     rank_high=min(len(ranked), position + 1),
                     in_top1_set=spec.top1,
                     in_top3_set=position <= 3,
+                    # The candidate's own interval, narrower than the simultaneous one.
+                    marginal_low=position,
+                    marginal_high=position,
                     p_best=0.6 if position == 1 else 0.4 / max(len(ranked) - 1, 1),
                     percentile=100.0 * (len(ranked) - position) / max(len(ranked), 1),
                 )
@@ -402,6 +405,26 @@ def test_category_page_shows_ranks_tie_plots_and_sorts(
     assert 'aria-sort="ascending"' in by_name
     home = client.get(f"/campaigns/{jury.campaign.id}/jury")
     assert home.status_code == 200 and BIG in home.text
+
+
+def test_tie_notice_shows_p_best_and_cut_intervals_are_marked(
+    client: TestClient, registry: Session, open_campaign: Campaign
+) -> None:
+    lyon, paris, small = DEFAULT_SPECS
+    cut = Spec(lyon.code, BIG, lyon.estimate, lyon.se, top1=True, flags=("ci_cut_high",))
+    scored(registry, open_campaign, (cut, paris, small))
+    login_en(client, make_user(registry, Role.jury))
+    text = client.get(f"/campaigns/{open_campaign.id}/jury/{BIG}").text
+    notice = text.split('class="notice notice-tie"')[1].split("</div>\n</div>")[0]
+    # Beside the tie: who could be first, with P(best) labelled descriptive, most often first.
+    assert "P(best), descriptive" in notice and "60.0 %" in notice
+    assert notice.index("Lyon") < notice.index("Paris") and "must be justified" in notice
+    assert "/methodologie#tie" in notice
+    table = text.split('class="ranking"')[1].split("</table>")[0]
+    assert table.count('class="cut-mark"') == 1 and "cut at the edge of the 0–100 scale" in table
+    assert "ci_cut_high" not in text  # a mark and words, never the code
+    assert "Bound cut at the edge of the 0–100 scale" in text
+    assert "Rank intervals in this table are simultaneous" in text
 
 
 def test_ineligible_candidates_are_listed_with_their_reason(

@@ -16,7 +16,10 @@ from app.campaigns.service import transition
 from app.missions.models import Mission, MissionState, Scenario, ShopperConflict
 from tests.conftest import OPEN_CANDIDATES, login, make_user
 
-MISSIONS_PER_CANDIDATE = 2 + 3 + 2 + 1 + 1 + 1
+TESTS_PER_CANDIDATE = 2 + 3 + 2 + 1 + 1 + 1
+# The three candidates are each in a category smaller than the replicate minimum (10): each
+# gets the second test of every single-test channel (letter, website, social media).
+MISSIONS_PER_CANDIDATE = TESTS_PER_CANDIDATE + 3
 
 
 def _scenario(client: TestClient, token: str, campaign: Campaign, key: str, **extra: str):
@@ -110,6 +113,29 @@ def test_organiser_adds_scenarios_and_generates_balanced_conflict_free_missions(
     assert reported.id in {m.id for m in again}
     slot = Counter(m.authority_code for m in again)
     assert set(slot.values()) == {MISSIONS_PER_CANDIDATE}
+
+
+def test_replicates_follow_the_campaign_setting(
+    open_campaign: Campaign, registry: Session, admin_client: tuple[TestClient, str]
+) -> None:
+    make_user(registry, Role.shopper)
+    open_campaign.config = {**open_campaign.config, "replicates": {"share": 0, "minimum": 0}}
+    registry.add(open_campaign)
+    registry.commit()
+    client, token = admin_client
+    assert _generate(client, token, open_campaign).status_code == 303
+    missions = _missions(registry, open_campaign)
+    assert set(Counter(m.authority_code for m in missions).values()) == {TESTS_PER_CANDIDATE}
+
+    open_campaign.config = {**open_campaign.config, "replicates": {"share": 0, "minimum": 2}}
+    registry.add(open_campaign)
+    registry.commit()
+    assert _generate(client, token, open_campaign, regenerate="true").status_code == 303
+    again = _missions(registry, open_campaign)
+    seconds = [m for m in again if m.sequence == 2 and m.channel in ("courrier", "site")]
+    # Every candidate is alone in its category: the minimum of 2 takes the whole category.
+    assert len(seconds) == 2 * len(OPEN_CANDIDATES)
+    assert all(m.window_start > open_campaign.opens_at for m in seconds)
 
 
 def test_generation_is_refused_once_the_campaign_is_closed(

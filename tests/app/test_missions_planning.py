@@ -15,7 +15,9 @@ from app.missions.planning import (
     KeptSlots,
     PlanCandidate,
     PlanningError,
+    ReplicatePolicy,
     plan_missions,
+    replicate_draw,
     split_windows,
 )
 
@@ -57,6 +59,13 @@ def plans(draw: st.DrawFn) -> dict:
         "opens_at": opens,
         "closes_at": closes,
         "seed": draw(st.integers(0, 2**32 - 1)),
+        "replicates": draw(
+            st.builds(
+                ReplicatePolicy,
+                share=st.sampled_from([0.0, 0.15, 0.5, 1.0]),
+                minimum=st.integers(0, 4),
+            )
+        ),
     }
 
 
@@ -77,9 +86,16 @@ def test_generated_missions_meet_counts_conflicts_and_balance(plan: dict) -> Non
     if missions is None:
         return
     per_slot = Counter((m.authority_code, m.channel) for m in missions)
-    for candidate in plan["candidates"]:
-        for channel, count in plan["tests_per_channel"].items():
-            assert per_slot[(candidate.code, channel)] == count
+    sizes = Counter(c.category for c in plan["candidates"])
+    for channel, count in plan["tests_per_channel"].items():
+        for category, size in sizes.items():
+            members = [c.code for c in plan["candidates"] if c.category == category]
+            tests = Counter(per_slot[(code, channel)] for code in members)
+            if count == 1:  # a single-test channel: the policy's share get a second test
+                replicated = plan["replicates"].count(size)
+                assert tests == Counter({2: replicated, 1: size - replicated}) - Counter()
+            else:
+                assert tests == Counter({count: size}) - Counter()
     assert len({(m.authority_code, m.channel, m.sequence) for m in missions}) == len(missions)
     for mission in missions:
         assert mission.window_start <= mission.window_end
@@ -220,3 +236,130 @@ def test_an_authoritys_tests_are_split_between_shoppers() -> None:
     per_pair = Counter((m.authority_code, m.shopper_id) for m in missions)
     # 10 tests per authority, 3 shoppers: nobody does more than 4 of one authority's tests.
     assert max(per_pair.values()) == 4
+
+
+def _category(prefix: str, size: int, category: str) -> list[PlanCandidate]:
+    return [PlanCandidate(f"{prefix}{i:03d}", category) for i in range(size)]
+
+
+DEFAULT_REPLICATES = ReplicatePolicy(share=0.15, minimum=10)
+SINGLE_TEST_CHANNELS = ("courrier", "site", "reseaux")
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [(4, 4), (10, 10), (35, 10), (66, 10), (67, 11), (100, 15), (250, 38), (20, 10)],
+)
+def test_replicate_count_takes_the_share_with_a_floor_and_the_whole_small_category(
+    size: int, expected: int
+) -> None:
+    assert DEFAULT_REPLICATES.count(size) == expected
+    # 0.15 × 20 is 3.0000000000000004 in floating point: still 3, not 4.
+    assert ReplicatePolicy(share=0.15, minimum=0).count(20) == 3
+    assert ReplicatePolicy().count(size) == 0
+
+
+def test_single_test_channels_get_a_second_test_on_a_share_of_each_category() -> None:
+    candidates = [
+        *_category("A", 35, "small"),
+        *_category("B", 250, "large"),
+        *_category("C", 4, "tiny"),
+    ]
+    missions = plan_missions(
+        candidates=candidates,
+        tests_per_channel=DEFAULT_COUNTS,
+        shoppers=list(range(1, 13)),
+        conflicts={},
+        scenarios={"courrier": [1, 2, 3], "site": [4, 5]},
+        opens_at=OPENS,
+        closes_at=CLOSES,
+        seed=11,
+        replicates=DEFAULT_REPLICATES,
+    )
+    category_of = {c.code: c.category for c in candidates}
+    per_slot = Counter((m.authority_code, m.channel) for m in missions)
+    replicated: dict[str, dict[str, set[str]]] = {}
+    for (code, channel), count in per_slot.items():
+        if count == 2 and channel in SINGLE_TEST_CHANNELS:
+            replicated.setdefault(channel, {}).setdefault(category_of[code], set()).add(code)
+        else:
+            assert count == DEFAULT_COUNTS[channel]
+    for channel in SINGLE_TEST_CHANNELS:
+        drawn = replicated[channel]
+        assert {category: len(codes) for category, codes in drawn.items()} == {
+            "small": 10,  # the minimum (15 % of 35 is 6)
+            "large": 38,  # 15 % of 250, rounded up
+            "tiny": 4,  # fewer candidates than the minimum: all of them
+        }
+    # Different candidates per channel: disjoint slices where the category allows (3 × 38 ≤ 250),
+    # and in the 35-candidate category (3 × 10 ≤ 35) too.
+    for category in ("small", "large"):
+        sets = [replicated[channel][category] for channel in SINGLE_TEST_CHANNELS]
+        assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    # The second test comes in a later window than the first, with the next scenario.
+    by_slot = {(m.authority_code, m.channel, m.sequence): m for m in missions}
+    for channel in SINGLE_TEST_CHANNELS:
+        for codes in replicated[channel].values():
+            for code in codes:
+                first, second = by_slot[(code, channel, 1)], by_slot[(code, channel, 2)]
+                assert (first.window_start, first.window_end) == split_windows(OPENS, CLOSES, 2)[0]
+                assert first.window_end < second.window_start
+                assert second.window_end == CLOSES
+                if channel != "reseaux":
+                    assert first.scenario_id != second.scenario_id
+    # A candidate tested once keeps the whole period; loads stay within ±1.
+    single = next(m for m in missions if per_slot[(m.authority_code, m.channel)] == 1)
+    assert (single.window_start, single.window_end) == (OPENS, CLOSES)
+    loads = Counter(m.shopper_id for m in missions).values()
+    assert max(loads) - min(loads) <= 1
+
+
+def test_the_replicate_draw_is_seeded_and_ignores_the_candidates_order() -> None:
+    candidates = _category("A", 120, "a")
+    draw = replicate_draw(candidates, DEFAULT_COUNTS, DEFAULT_REPLICATES, seed=3)
+    assert len(draw) == 3 * 18
+    assert {channel for _code, channel in draw} == set(SINGLE_TEST_CHANNELS)
+    assert replicate_draw(
+        list(reversed(candidates)), DEFAULT_COUNTS, DEFAULT_REPLICATES, seed=3
+    ) == (draw)
+    other = replicate_draw(candidates, DEFAULT_COUNTS, DEFAULT_REPLICATES, seed=4)
+    assert other != draw and len(other) == len(draw)
+    # Channels with several tests per candidate, or none, take no replicate.
+    assert not replicate_draw(candidates, {"guichet": 2, "site": 0}, DEFAULT_REPLICATES, seed=3)
+    # Over many seeds each candidate is drawn about equally often (a uniform subsample).
+    hits = Counter(
+        code
+        for seed in range(300)
+        for code, channel in replicate_draw(candidates, {"site": 1}, DEFAULT_REPLICATES, seed=seed)
+    )
+    expected = 300 * 18 / 120  # 45
+    assert min(hits[c.code] for c in candidates) > expected / 2
+    assert max(hits.values()) < expected * 2
+
+
+def test_a_regeneration_keeps_reported_replicates_and_completes_the_others() -> None:
+    candidates = _category("A", 12, "a")
+    plan = {
+        "candidates": candidates,
+        "tests_per_channel": {"site": 1},
+        "shoppers": [1, 2],
+        "conflicts": {},
+        "scenarios": {},
+        "opens_at": OPENS,
+        "closes_at": CLOSES,
+        "seed": 8,
+        "replicates": DEFAULT_REPLICATES,
+    }
+    first = plan_missions(**plan)
+    replicated = sorted(m.authority_code for m in first if m.sequence == 2)
+    assert len(replicated) == 10
+    # One replicated candidate reported both tests, another only its first.
+    done, half = replicated[0], replicated[1]
+    kept = {(done, "site"): KeptSlots(2, 2), (half, "site"): KeptSlots(1, 1)}
+    again = plan_missions(**plan, kept=kept)
+    sequences = Counter((m.authority_code, m.sequence) for m in again)
+    assert not [key for key in sequences if key[0] == done]
+    assert sequences[(half, 2)] == 1 and (half, 1) not in sequences
+    assert len(again) == len(first) - 3
+    loads = Counter(m.shopper_id for m in again).values()
+    assert max(loads) - min(loads) <= 1

@@ -70,3 +70,26 @@ def test_distribution_plot_has_one_box_per_group() -> None:
     root = _check_accessible(svg, "dist")
     assert len(_marks(root)) == 2
     assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "marker"]) == 1
+
+
+def test_a_cut_bound_ends_in_an_open_arrowhead_and_says_so() -> None:
+    rows = [
+        plots.ForestRow("69123", "Lyon", 96.0, 88.0, 100.0, cut_high=True),
+        plots.ForestRow("75056", "Paris", 4.0, 0.0, 12.0, cut_low=True),
+        plots.ForestRow("13055", "Marseille", 60.0, 50.0, 70.0),
+    ]
+    svg = plots.forest_plot(
+        rows, plot_id="cut", title="Cut", desc="Cut bounds.", cut_note="cut at the scale's edge"
+    )
+    root = _check_accessible(svg, "cut")
+    arrows = {
+        mark.get("data-key"): mark.findall(f"{SVG}path[@class='cut']") for mark in _marks(root)
+    }
+    assert [len(arrows[key]) for key in ("69123", "75056", "13055")] == [1, 1, 0]
+    titles = {m.get("data-key"): m.find(f"{SVG}title").text for m in _marks(root)}  # type: ignore[union-attr]
+    assert titles["69123"].endswith("(cut at the scale's edge)")  # type: ignore[union-attr]
+    assert "cut" not in titles["13055"]  # type: ignore[operator]
+    # The arrowheads point off the scale: right at 100, left at 0.
+    high, low = arrows["69123"][0].get("d") or "", arrows["75056"][0].get("d") or ""
+    assert float(high.split()[2].lstrip("L")) > float(high.split()[0].lstrip("M"))
+    assert float(low.split()[2].lstrip("L")) < float(low.split()[0].lstrip("M"))

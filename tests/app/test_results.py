@@ -252,34 +252,26 @@ def test_rank_rows_are_coherent_and_ineligible_candidates_keep_a_reason(
         assert 0.0 <= row.percentile <= 100.0
 
 
-def test_single_visits_borrow_a_pool_with_enough_degrees_of_freedom() -> None:
-    """A category with one replicated authority (df = 1) borrows the channel's national
-    pool; a channel tested once everywhere falls back to the spread across candidates."""
-    from app.results.compute import fill_unreplicated
-    from scoring import channel_scores
-
-    # Category a: authority 0 has two visits (df 1), authority 1 has one.
-    # Category b: authorities 2..7 have two visits each (df 6 in all).
-    score = [60.0, 70.0, 50.0] + [v for j in range(6) for v in (40.0 + j, 48.0 + j)]
-    authority = [0, 0, 1] + [a for a in range(2, 8) for _ in range(2)]
-    category_of = np.array(["a", "a"] + ["b"] * 6, dtype=object)
-    channel = ["x"] * len(score)
-    raw = channel_scores(score, authority, channel, category_of[authority])
-    filled = fill_unreplicated(raw, category_of, 0.95)
-    row = list(raw.domains).index((1, "x"))
-    assert raw.df[row] == 1  # channel_scores' own category pool
-    pooled_ss = 50.0 + 6 * 32.0  # (60-65)²+(70-65)², and 2·4² per authority of b
-    assert filled.df[row] == 7
-    assert filled.se[row] == pytest.approx(math.sqrt(pooled_ss / 7))
-    assert filled.ci_high[row] - filled.ci_low[row] < raw.ci_high[row] - raw.ci_low[row]
-    replicated = list(raw.domains).index((0, "x"))
-    assert filled.se[replicated] == raw.se[replicated]  # own variance untouched
-
-    # Tested once everywhere: no pool at all, the spread across the category's candidates.
-    once = channel_scores([50.0, 60.0, 70.0], [0, 1, 2], ["y"] * 3, ["c"] * 3)
-    assert np.isnan(once.se).all()
-    spread = fill_unreplicated(once, np.array(["c"] * 3, dtype=object), 0.95)
-    assert spread.se == pytest.approx([10.0] * 3) and (spread.df == 2).all()
+def test_flags_inform_visit_rows_never_carry_the_respondents_rules(
+    closed: Campaign, registry: Session
+) -> None:
+    result = run_scoring(registry, campaign=closed, actor=None)
+    visit_levels = {"channel", "mystery"}
+    for row in result.score_rows:
+        on_visits = row.level == "channel" or (row.level, row.key) == ("component", "mystery")
+        if on_visits or row.level in visit_levels:
+            assert "fewer_than_5" not in row.flags
+        if "ci_cut_low" in row.flags:
+            assert row.ci_low == 0.0
+        if "ci_cut_high" in row.flags:
+            assert row.ci_high == 100.0
+    by = {(r.authority_code, r.level, r.key): r for r in result.score_rows}
+    for (code, level, _key), row in by.items():
+        if level == "overall" and (code, "component", "survey") in by:
+            # The overall n is the survey part's: visits are not added to respondents.
+            assert row.n == by[(code, "component", "survey")].n
+    channels = [r for r in result.score_rows if r.level == "channel"]
+    assert channels and all(r.se is not None and r.se > 0 for r in channels)
 
 
 def test_ineligibility_is_stored_as_a_code_and_described_in_words() -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+import surveys
 from app.campaigns.models import Campaign
+from app.campaigns.repository import pinned_instruments
 from app.campaigns.service import withdraw_candidate
 from app.collection.models import Response
+from app.core.db import row_id
+from app.instruments.service import load_published
 from app.missions.models import Mission, ReviewState, Visit
+from app.results.compute import ScoringInputs
 from app.results.inputs import gather_inputs
 from tests.factories.responses import add_responses
 from tests.factories.visits import add_visits
@@ -106,14 +114,27 @@ def test_excluded_responses_and_withdrawn_candidates_stay_out(
     assert after.n_responses == kept
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "older-row"])
 @pytest.mark.parametrize("value, expected", [(5, 100.0), (1, 0.0), (3, 50.0), ("na", None)])
 def test_item_scores_follow_the_instrument(
-    open_campaign: Campaign, registry: Session, value: object, expected: float | None
+    open_campaign: Campaign,
+    registry: Session,
+    value: object,
+    expected: float | None,
+    packed: bool,
 ) -> None:
     rng = np.random.default_rng(1)
     add_responses(registry, campaign=open_campaign, rng=rng, per_candidate=(1, 1), codes=["69123"])
     response = registry.exec(select(Response)).one()
+    assert response.item_scores is not None  # packed when it came in
     response.answers = {**response.answers, "courtesy": value}
+    # The packed scores follow the answers (repacked), or are absent (a row stored before
+    # they existed): scoring reads the answers then.
+    response.item_scores = (
+        surveys.pack_item_scores(_survey(registry, open_campaign), response.answers)
+        if packed
+        else None
+    )
     response.excluded = False
     registry.add(response)
     registry.flush()
@@ -121,6 +142,64 @@ def test_item_scores_follow_the_instrument(
     courtesy = [item.key for item in inputs.survey_items].index("courtesy")
     score = inputs.item_scores[0, courtesy]
     assert (np.isnan(score) and expected is None) or score == expected
+
+
+def _survey(session: Session, campaign: Campaign) -> surveys.Instrument:
+    version = next(
+        version
+        for _pin, version in pinned_instruments(session, row_id(campaign))
+        if version.kind == "survey"
+    )
+    return load_published(version)
+
+
+def _set_packed(session: Session, values: dict[uuid.UUID, bytes | None]) -> None:
+    table = Response.__table__  # type: ignore[attr-defined]
+    for response_id, packed in values.items():
+        session.execute(
+            sa.update(table).where(table.c.id == response_id).values(item_scores=packed)
+        )
+    session.flush()
+
+
+def test_packed_and_older_rows_give_the_same_inputs_bit_for_bit(
+    open_campaign: Campaign, registry: Session
+) -> None:
+    add_responses(
+        registry, campaign=open_campaign, rng=np.random.default_rng(7), per_candidate=(25, 40)
+    )
+    registry.commit()
+    responses = registry.exec(select(Response)).all()
+    assert all(r.item_scores is not None for r in responses)
+    packed = gather_inputs(registry, campaign=open_campaign)
+    assert packed.n_responses > 0
+
+    def by_response(inputs: ScoringInputs) -> list[tuple[str, bytes]]:
+        # The two reads may give the rows in another order: compare them as sorted lists.
+        rows = zip(inputs.response_candidate, inputs.item_scores, strict=True)
+        return sorted((inputs.codes[c], scores.tobytes()) for c, scores in rows)
+
+    # Half of the rows lose their packed scores (as rows stored before them), or carry scores
+    # of another width (another version's item list): both are read from their answers.
+    older = {r.id: None for r in responses[::2]}
+    older.update({r.id: b"\x00" * 8 for r in responses[1::7]})
+    _set_packed(registry, older)
+    mixed = gather_inputs(registry, campaign=open_campaign)
+    assert mixed.inputs_sha256 == packed.inputs_sha256
+    assert by_response(mixed) == by_response(packed)
+
+    _set_packed(registry, {r.id: None for r in responses})
+    unpacked = gather_inputs(registry, campaign=open_campaign)
+    assert unpacked.inputs_sha256 == packed.inputs_sha256
+
+    # A packed score that changes changes the inputs' hash.
+    instrument = _survey(registry, open_campaign)
+    used = next(r for r in responses if not r.excluded)
+    changed = dict(used.answers)
+    changed["courtesy"] = 1 if changed.get("courtesy") != 1 else 5
+    _set_packed(registry, {r.id: r.item_scores for r in responses})
+    _set_packed(registry, {used.id: surveys.pack_item_scores(instrument, changed)})
+    assert gather_inputs(registry, campaign=open_campaign).inputs_sha256 != packed.inputs_sha256
 
 
 def test_visits_scored_in_a_worker_process_give_the_same_inputs(

@@ -103,6 +103,13 @@ def test_rankings_are_documented_with_an_example(client: TestClient) -> None:
     assert "frozen scoring run" in operation["description"]
     schema = spec["components"]["schemas"]["RankingsResponse"]
     assert schema["examples"][0]["categories"][0]["candidates"][0]["rank_low"] == 1
+    # One family: the award fields say they are simultaneous and how the sets are read.
+    entry = spec["components"]["schemas"]["RankingEntry"]["properties"]
+    assert "simultaneous" in entry["rank_low"]["description"]
+    assert "rank_low" in entry["in_top1_set"]["description"]
+    assert "Descriptive" in entry["p_best"]["description"]
+    assert not {"marginal_low", "marginal_high"} & set(entry)
+    assert "SIMULTANEOUS" in operation["description"]
 
 
 def test_admin_button_runs_in_the_background_with_progress(

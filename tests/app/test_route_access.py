@@ -46,6 +46,7 @@ PUBLIC_ROUTES = {
     "open_data_json": "open data of published scores (404 before publication)",
     "service_worker": "the shoppers' service worker script: static code, no data",
     "api_rankings": "public once published; before that admin/jury only (checked in the handler)",
+    "methodology": "the public methodology page every results table links to",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 

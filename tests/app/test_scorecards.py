@@ -79,7 +79,11 @@ def test_authority_sees_only_its_own_scorecard_in_every_format(
     data = client.get(f"/api/v1/campaigns/{published.year}/scorecards/69123").json()
     assert data["authority_code"] == "69123"
     assert data["overall"]["estimate"] == 74.0
-    assert data["position"]["rank"] == 1 and data["position"]["rank_low"] == 1
+    # The scorecard's family: the authority's own (marginal) interval, no award-table sets.
+    position = data["position"]
+    assert position["rank"] == 1 and position["marginal_rank_low"] == 1
+    assert position["marginal_rank_high"] == 1
+    assert not {"rank_low", "rank_high", "in_top1_set", "in_top3_set"} & set(position)
     assert data["category"]["ranked"] == 2 and data["category"]["best"] == 74.0
 
 
@@ -96,6 +100,25 @@ def test_authority_waits_for_publication_admin_and_jury_see_all(
         for url in _urls(open_campaign, "75056"):
             assert client.get(url).status_code == 200, (role, url)
         assert client.get(_urls(open_campaign, "99999")[0]).status_code == 404
+
+
+def test_scorecard_labels_its_marginal_interval_and_marks_a_cut_bound(
+    client: TestClient, registry: Session, open_campaign: Campaign
+) -> None:
+    lyon = Spec("69123", BIG, 97.0, 2.5, top1=True, flags=("ci_cut_high",))
+    scored(
+        registry, open_campaign, (lyon, Spec("75056", BIG, 72.0, 2.0), Spec("01001", SMALL, 61.0))
+    )
+    publish(registry, open_campaign)
+    login_en(client, make_user(registry, Role.authority, authority_code="69123"))
+    text = client.get(f"/campaigns/{open_campaign.id}/scorecards/69123").text
+    overall = text.split('id="overall-title"')[1].split("</section>")[0]
+    assert "rank interval of the authority taken alone (marginal): 1 to 1" in overall
+    assert "/methodologie#marginal" in overall and "Top-1" not in overall
+    assert overall.count('class="cut-mark"') == 1 and "Bound cut at the edge" in overall
+    assert "ci_cut_high" not in text
+    # The PDF links to the methodology with an absolute address.
+    assert client.get(f"/campaigns/{open_campaign.id}/scorecards/69123.pdf").status_code == 200
 
 
 def test_scorecard_shows_position_category_strengths_and_comments(

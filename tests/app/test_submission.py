@@ -8,11 +8,13 @@ import io
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import surveys
 from app.accounts.models import Role
 from app.campaigns.models import Campaign
 from app.collection import ingest, service, submission
@@ -161,3 +163,39 @@ def test_submit_in_session_stores_the_same_row_as_the_api(
     assert client.post("/api/v1/responses", json=body).status_code == 200
     changed = {**body, "answers": {**VALID_ANSWERS, "trust": 1}}
     assert client.post("/api/v1/responses", json=changed).status_code == 409
+
+
+def test_every_door_stores_the_packed_item_scores_of_the_stored_answers(
+    open_campaign: Campaign, client: TestClient, session: Session
+) -> None:
+    """What scoring reads (``item_scores``) is computed from the very answers stored."""
+    tokens = _tokens(client, session, open_campaign, 1)
+    _complete_form(client, f"/s/{OPEN_YEAR}/69123")
+    _complete_form(client, f"/i/{tokens[0]}")
+    body = {"campaign": OPEN_YEAR, "authority": "69123", "answers": VALID_ANSWERS}
+    client.post("/api/v1/responses", json={**body, "id": str(uuid.uuid4())})
+    target = service.survey_target(
+        session, organiser="Baromètre", year=OPEN_YEAR, authority_code="69123"
+    )
+    given = submission.Submission(
+        target=target,
+        response_id=uuid.uuid4(),
+        answers={**VALID_ANSWERS, "trust": "na"},
+        source=ResponseSource.api,
+    )
+    submission.submit_in_session(session, given)
+    session.commit()
+    session.expire_all()
+    stored = session.exec(select(Response)).all()
+    assert len(stored) == 4
+    keys = [item.key for item in surveys.packed_items(target.instrument)]
+    for response in stored:
+        assert response.item_scores == surveys.pack_item_scores(target.instrument, response.answers)
+        scores = np.frombuffer(surveys.unpack_item_scores([response.item_scores], len(keys)))
+        for key, score in zip(keys, scores, strict=True):
+            expected = surveys.item_score(target.instrument.item(key), response.answers.get(key))
+            assert (np.isnan(score) and expected is None) or score == expected
+    trust = keys.index("trust")
+    packed = [r.item_scores for r in stored if r.item_scores is not None]
+    matrix = np.frombuffer(surveys.unpack_item_scores(packed, len(keys))).reshape(-1, len(keys))
+    assert np.isnan(matrix[:, trust]).sum() >= 1

@@ -47,7 +47,7 @@ def test_runs_pages(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     sign_in(page, live_server)
 
-    past_id, past_hash = demo_runs[2025]
+    past_id, past_hash = demo_runs[2024]
     assert past_hash is not None  # the demo arrives scored
     page.goto(f"{live_server}/campaigns/{past_id}")
     page.get_by_role("link", name=re.compile("Scoring runs|Calculs", re.I)).click()
@@ -57,7 +57,7 @@ def test_runs_pages(
     # Published: the jury's decisions rest on this run, so no button to score it again.
     assert page.get_by_role("button", name=re.compile("supersedes|remplace", re.I)).count() == 0
     assert "décisions signées du jury" in page.locator("main").inner_text()
-    check_page(page, axe_source, f"results-runs-2025-{size}")
+    check_page(page, axe_source, f"results-runs-2024-{size}")
 
     current_id, current_hash = demo_runs[2026]
     assert current_hash is None  # still collecting: previews only, from the command line
@@ -67,7 +67,7 @@ def test_runs_pages(
     check_page(page, axe_source, f"results-runs-2026-{size}")
 
     # The rankings API answers the signed-in organiser with the frozen run.
-    response = page.request.get(f"{live_server}/api/v1/campaigns/2025/rankings")
+    response = page.request.get(f"{live_server}/api/v1/campaigns/2024/rankings")
     assert response.status == 200
     body = response.json()
     assert body["run"]["inputs_sha256"] == past_hash

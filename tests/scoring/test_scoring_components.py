@@ -35,40 +35,46 @@ def visits() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def channels(visits) -> Estimates:
     return channel_scores(
-        visits["score"], visits["authority"], visits["channel"], visits["category"]
+        visits["score"],
+        visits["authority"],
+        visits["channel"],
+        visits["category"],
+        variance_model="constant",
     )
 
 
 def test_channel_scores_hand_derived(channels):
     frame = channels.to_frame()
-    # A phone: mean 70, s^2 = 200, se = sqrt(200/2) = 10 on 1 df.
-    assert_allclose(frame.loc[("A", "phone"), ["estimate", "se", "df"]], [70, 10, 1])
-    # C phone: mean 50, s^2 = 100, se = sqrt(100/3) on 2 df.
-    assert_allclose(frame.loc[("C", "phone"), ["estimate", "se", "df"]], [50, np.sqrt(100 / 3), 2])
-    # B phone, one visit: pooled X-phone variance (200 + 200) / (1 + 2), its 3 df.
-    assert_allclose(frame.loc[("B", "phone"), ["estimate", "se", "df"]], [50, np.sqrt(400 / 3), 3])
-    # C web, one visit: only A has web variance in X: 200 on 1 df.
+    # X phone: SS 200 (A) + 0 (B) + 200 (C) on N − A = 6 − 3 df: s² = 400/3 for every k
+    # (the national pool has no more df, D being single).
+    s2 = 400 / 3
+    assert_allclose(frame.loc[("A", "phone"), ["estimate", "se", "df"]], [70, np.sqrt(s2 / 2), 3])
+    assert_allclose(frame.loc[("C", "phone"), ["estimate", "se", "df"]], [50, np.sqrt(s2 / 3), 3])
+    assert_allclose(frame.loc[("B", "phone"), ["estimate", "se", "df"]], [50, np.sqrt(s2), 3])
+    # X web: only A replicated, 200 on 1 df.
     assert_allclose(frame.loc[("C", "web"), ["estimate", "se", "df"]], [30, np.sqrt(200), 1])
-    # D phone: alone in category Y, nothing to pool; the NaN web visit is ignored.
-    assert np.isnan(frame.loc[("D", "phone"), "se"])
+    # D phone: alone in category Y, borrows the national phone pool; NaN web visit ignored.
+    assert_allclose(frame.loc[("D", "phone"), ["se", "df"]], [np.sqrt(s2), 3])
     assert ("D", "web") not in frame.index
-    t = stats.t.ppf(0.975, 1)
-    assert_allclose(frame.loc[("A", "phone"), "ci_high"], 70 + t * 10)
+    t = stats.t.ppf(0.975, 3)
+    assert_allclose(frame.loc[("A", "phone"), "ci_high"], 70 + t * np.sqrt(s2 / 2))
 
 
 def test_combine_channels_welch_satterthwaite(channels):
     mystery = combine_components(channels, {"phone": 0.5, "web": 0.5}).to_frame()
-    # A: 0.5*70 + 0.5*80 = 75; var 0.25*100 + 0.25*100 = 50; df 50^2/(25^2/1 + 25^2/1) = 2.
-    assert_allclose(mystery.loc["A", ["estimate", "se", "df"]], [75, np.sqrt(50), 2])
-    # B has phone only: weights renormalised, the phone score itself.
-    assert_allclose(mystery.loc["B", ["estimate", "se", "df"]], [50, np.sqrt(400 / 3), 3])
-    # C: 0.5*50 + 0.5*30 = 40; var 0.25*100/3 + 0.25*200; WS df by hand.
-    v1, v2 = 0.25 * 100 / 3, 0.25 * 200
-    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 1)
+    s2 = 400 / 3  # the X phone pool (see above), on 3 df
+    # A: 0.5*70 + 0.5*80 = 75; var 0.25*s2/2 + 0.25*200/2; WS df by hand.
+    v1, v2 = 0.25 * s2 / 2, 0.25 * 100
+    df = (v1 + v2) ** 2 / (v1**2 / 3 + v2**2 / 1)
+    assert_allclose(mystery.loc["A", ["estimate", "se", "df"]], [75, np.sqrt(v1 + v2), df])
+    # B has phone only: weights renormalised (renormalise=True), the phone score itself.
+    assert_allclose(mystery.loc["B", ["estimate", "se", "df"]], [50, np.sqrt(s2), 3])
+    # C: 0.5*50 + 0.5*30 = 40; var 0.25*s2/3 + 0.25*200.
+    v1, v2 = 0.25 * s2 / 3, 0.25 * 200
+    df = (v1 + v2) ** 2 / (v1**2 / 3 + v2**2 / 1)
     assert_allclose(mystery.loc["C", ["estimate", "se", "df"]], [40, np.sqrt(v1 + v2), df])
-    # D keeps its estimate; its unknown SE stays unknown.
-    assert mystery.loc["D", "estimate"] == 55
-    assert np.isnan(mystery.loc["D", "se"])
+    # D: its phone score, with the national phone pool's SE.
+    assert_allclose(mystery.loc["D", ["estimate", "se"]], [55, np.sqrt(s2)])
     strict = combine_components(channels, {"phone": 0.5, "web": 0.5}, renormalise=False)
     assert np.isnan(strict.to_frame().loc["B", "estimate"])
 
@@ -90,10 +96,14 @@ def test_overall_from_stacked_components(channels):
     overall = combine_components(
         stack_components({"survey": survey, "mystery": mystery}), {"survey": 0.6, "mystery": 0.4}
     ).to_frame()
-    # A: 0.6*60 + 0.4*75 = 66; var 0.36*4 + 0.16*50 = 9.44; df 9.44^2/(1.44^2/100 + 8^2/2).
+    # A: 0.6*60 + 0.4*75 = 66; var 0.36*4 + 0.16*var_A; Welch–Satterthwaite df.
+    var_a = mystery.se[0] ** 2
+    var = 0.36 * 4 + 0.16 * var_a
     assert_allclose(overall.loc["A", "estimate"], 66)
-    assert_allclose(overall.loc["A", "se"], np.sqrt(9.44))
-    assert_allclose(overall.loc["A", "df"], 9.44**2 / (1.44**2 / 100 + 8.0**2 / 2))
+    assert_allclose(overall.loc["A", "se"], np.sqrt(var))
+    assert_allclose(
+        overall.loc["A", "df"], var**2 / (1.44**2 / 100 + (0.16 * var_a) ** 2 / mystery.df[0])
+    )
     with pytest.raises(ValueError, match="no weight"):
         combine_components(stack_components({"survey": survey}), {"mystery": 1.0})
 

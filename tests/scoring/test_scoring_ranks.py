@@ -79,9 +79,9 @@ def test_lower_is_better_flips(category):
 
 def test_covariance_input_agrees_with_standard_errors(category):
     estimate, se = category
-    from_se = rank_sets(estimate, se, seed=8, n_draws=20_000)
+    from_se = rank_sets(estimate, se, seed=8)
     from_cov = rank_sets(estimate, np.diag(se**2), seed=8, n_draws=20_000)
-    # Different draws (the covariance path uses its square root): agree up to MC error.
+    # Exact (SEs) against Monte-Carlo (covariance): agree up to MC error.
     assert_allclose(from_cov.critical_value, from_se.critical_value, atol=0.06)
     assert np.mean(from_cov.lower == from_se.lower) > 0.9
 
@@ -150,88 +150,24 @@ def test_rank_sets_are_frozen_and_framed(category):
     assert len(frame) == len(estimate)
 
 
-def test_grouped_stepdown_equals_plain_stepdown(monkeypatch):
-    import scoring.ranks as ranks
-
-    rng = np.random.default_rng(9)
-    estimate, se = rng.normal(65, 6, 90), rng.uniform(1.0, 2.5, 90)
-    grouped = rank_sets(estimate, se, seed=4, n_draws=4_000)
-    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
-    plain = rank_sets(estimate, se, seed=4, n_draws=4_000)
-    assert_array_equal(grouped.lower, plain.lower)
-    assert_array_equal(grouped.upper, plain.upper)
-    assert_allclose(grouped.critical_value, plain.critical_value)
-
-
-@pytest.mark.parametrize(
-    ("group", "pair", "draw_block"), [(16, 32, 256), (8, 16, 100), (32, 64, 512)]
-)
-def test_grouped_block_sizes_do_not_change_results(monkeypatch, group, pair, draw_block):
-    # p = 90 pads the last block; 4,000 draws leave a partial block of draws.
-    import scoring.ranks as ranks
-
-    rng = np.random.default_rng(11)
-    estimate, se = rng.normal(65, 6, 90), rng.uniform(1.0, 2.5, 90)
-    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
-    plain = rank_sets(estimate, se, seed=6, n_draws=4_000)
-    monkeypatch.setattr(ranks, "_GROUP_BYTES", 600_000_000)
-    monkeypatch.setattr(ranks, "_GROUP_SIZE", group)
-    monkeypatch.setattr(ranks, "_PAIR_SIZE", pair)
-    monkeypatch.setattr(ranks, "_DRAW_BLOCK", draw_block)
-    grouped = rank_sets(estimate, se, seed=6, n_draws=4_000)
-    assert_array_equal(grouped.lower, plain.lower)
-    assert_array_equal(grouped.upper, plain.upper)
-    assert_array_equal(grouped.critical_value, plain.critical_value)
-
-
-def test_grouped_stepdown_with_ties_and_exact_units_equals_plain(monkeypatch):
-    # Tied estimates and units without sampling error (SE 0: weights 0, t = ±inf).
-    import scoring.ranks as ranks
-
-    rng = np.random.default_rng(13)
-    estimate = np.round(rng.normal(60, 4, 75))
-    se = rng.uniform(0.5, 2.5, 75)
-    se[[3, 40, 41]] = 0.0
-    grouped = rank_sets(estimate, se, seed=7, n_draws=3_000, level=0.9)
-    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
-    plain = rank_sets(estimate, se, seed=7, n_draws=3_000, level=0.9)
-    assert len(np.unique(estimate)) < len(estimate)
-    assert_array_equal(grouped.lower, plain.lower)
-    assert_array_equal(grouped.upper, plain.upper)
-    assert_array_equal(grouped.critical_value, plain.critical_value)
-
-
-def test_grouped_row_by_row_first_step_equals_plain(monkeypatch):
-    # The row-by-row first step (used when pair weights are not exactly symmetric),
-    # here on a covariance input, gives the same sets as the plain stepdown.
-    import scoring.ranks as ranks
-
-    rng = np.random.default_rng(12)
-    p = 70
-    root = rng.normal(size=(p, p)) * 0.3
-    cov = root @ root.T / p + np.diag(rng.uniform(1.0, 4.0, p))
-    estimate = rng.normal(65, 4, p)
-    paired = rank_sets(estimate, cov, seed=2, n_draws=3_000)
-    monkeypatch.setattr(ranks, "_PAIRED_FIRST_STEP", False)
-    by_row = rank_sets(estimate, cov, seed=2, n_draws=3_000)
-    monkeypatch.setattr(ranks, "_GROUP_BYTES", 0)
-    plain = rank_sets(estimate, cov, seed=2, n_draws=3_000)
-    for result in (paired, by_row):
-        assert_array_equal(result.lower, plain.lower)
-        assert_array_equal(result.upper, plain.upper)
-        assert_array_equal(result.critical_value, plain.critical_value)
-    assert_array_equal(by_row.unstable, paired.unstable)
-    assert np.any(plain.upper - plain.lower < p - 1)
-
-
 def test_unstable_flag_and_more_draws_near_the_critical_value():
-    # Two units, difference exactly at z_0.975 * sd: the decision is a Monte-Carlo toss-up.
-    close = rank_sets([0.0, 1.959964 * np.sqrt(2.0)], [1.0, 1.0], n_draws=2_000)
+    # The marginal path from SEs is exact (no draws, never unstable); the simultaneous
+    # path draws. Two units, difference just under z_0.975 * sd (the Bonferroni start,
+    # exact here, rejects nothing): a Monte-Carlo toss-up.
+    tie = [0.0, 1.955 * np.sqrt(2.0)]
+    exact = rank_sets(tie, [1.0, 1.0])
+    assert exact.n_draws == 0 and not exact.unstable.any()
+    # The Monte-Carlo path (full covariance, or asked for): a toss-up is flagged.
+    close = rank_sets(
+        tie, [1.0, 1.0], simultaneous=True, n_draws=2_000, max_draws=None,
+        exact_simultaneous=False,
+    )  # fmt: skip
     assert close.unstable.all()
-    far = rank_sets([0.0, 10.0], [1.0, 1.0], n_draws=2_000)
+    far = rank_sets([0.0, 10.0], [1.0, 1.0], simultaneous=True, n_draws=2_000)
     assert not far.unstable.any()
     escalated = rank_sets(
-        [0.0, 1.959964 * np.sqrt(2.0)], [1.0, 1.0], n_draws=2_000, max_draws=32_000
-    )
+        tie, [1.0, 1.0], simultaneous=True, n_draws=2_000, max_draws=32_000,
+        exact_simultaneous=False,
+    )  # fmt: skip
     assert escalated.n_draws == 32_000
     assert "unstable" in escalated.to_frame().columns
