@@ -23,19 +23,34 @@ from scoring.mystery import (
     impute_missing_channels,
     stack_components,
 )
+from scoring.planner import (
+    AlternativeKind,
+    FieldworkPlan,
+    PlanAlternative,
+    PrecisionForecast,
+    VarianceComponents,
+    compare_plans,
+    forecast_precision,
+)
 from scoring.precision import precision_flags, yoy_difference
 from scoring.ranks import RankSets, kww_rank_region, p_best, point_rank, rank_sets, top_set
 from scoring.shrinkage import FayHerriot, fay_herriot
 
 __all__ = [
+    "AlternativeKind",
     "ChannelEstimates",
     "Design",
     "Estimates",
     "FayHerriot",
+    "FieldworkPlan",
     "FunnelLimits",
+    "PlanAlternative",
+    "PrecisionForecast",
     "RankSets",
+    "VarianceComponents",
     "channel_scores",
     "combine_components",
+    "compare_plans",
     "estimate_composite",
     "estimate_mean",
     "estimate_mean_replicates",
@@ -43,6 +58,7 @@ __all__ = [
     "estimate_proportion",
     "estimate_total",
     "fay_herriot",
+    "forecast_precision",
     "funnel_limits",
     "impute_missing_channels",
     "kww_rank_region",

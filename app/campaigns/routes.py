@@ -6,14 +6,14 @@ from datetime import date
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.accounts import repository as accounts_repository
 from app.accounts.dependencies import AdminUser, StaffUser
-from app.campaigns import repository, service
-from app.campaigns.models import NEXT_STATE, CampaignState
+from app.campaigns import planner, repository, service
+from app.campaigns.models import NEXT_STATE, Campaign, CampaignState
 from app.campaigns.schemas import CampaignCreate, CampaignPublic, TransitionRequest
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
@@ -126,15 +126,54 @@ def campaign_transition(
     )
 
 
+def _planner_context(
+    session: SessionDep, campaign: Campaign, respondents_text: str
+) -> dict[str, Any]:
+    """The precision planner of the saved configuration, for a planned number of respondents.
+
+    An unusable planned figure is reported beside its field and the eligibility minimum is
+    used instead (the page still renders: the figure only changes a forecast).
+    """
+    requested: int | None = None
+    unusable = False
+    if respondents_text.strip():
+        try:
+            requested = int(respondents_text.strip())
+        except ValueError:
+            requested = None
+        if requested is None or not (
+            planner.MIN_PLANNED_RESPONDENTS <= requested <= planner.MAX_PLANNED_RESPONDENTS
+        ):
+            requested, unusable = None, True
+    forecast = planner.plan_campaign(
+        session,
+        campaign=campaign,
+        config=service.parse_config(campaign.config),
+        registered=repository.count_candidates_by_category(session, campaign.id or 0),
+        respondents=requested,
+    )
+    return {
+        "planner": forecast,
+        "respondents_text": respondents_text,
+        # The template words it, with the bounds in the reader's number format.
+        "respondents_error": unusable,
+        "respondents_bounds": (planner.MIN_PLANNED_RESPONDENTS, planner.MAX_PLANNED_RESPONDENTS),
+    }
+
+
 @router.get("/campaigns/{campaign_id}/config", name="campaign_config")
 def campaign_config_page(
-    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    respondents: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
     campaign = service.get_campaign(session, campaign_id=campaign_id)
     text = yaml.safe_dump(campaign.config, allow_unicode=True, sort_keys=False)
-    return render(
-        request, "campaigns/config.html", {"campaign": campaign, "text": text, "errors": []}
-    )
+    context = {"campaign": campaign, "text": text, "errors": []}
+    context.update(_planner_context(session, campaign, respondents))
+    return render(request, "campaigns/config.html", context)
 
 
 @router.post("/campaigns/{campaign_id}/config", name="campaign_config_submit")
@@ -155,12 +194,9 @@ def campaign_config_submit(
         message = (
             exc.message if isinstance(exc, InvalidInput) else _("YAML syntax: %(e)s") % {"e": exc}
         )
-        return render(
-            request,
-            "campaigns/config.html",
-            {"campaign": campaign, "text": config_text, "errors": message.splitlines()},
-            status_code=400,
-        )
+        context = {"campaign": campaign, "text": config_text, "errors": message.splitlines()}
+        context.update(_planner_context(session, campaign, ""))
+        return render(request, "campaigns/config.html", context, status_code=400)
     flash(request, _("Configuration saved."))
     return RedirectResponse(
         request.url_for("campaign", campaign_id=campaign_id).path, status_code=303

@@ -165,7 +165,7 @@ def simulated() -> tuple[dict, list[bool]]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 2025-06: top fifth over-covers (channels 97.2-99.2 %, mystery 98.5 %, "
+    reason="measured 2026-12: top fifth over-covers (channels 97.2-99.2 %, mystery 98.5 %, "
     "overall 97.8 %: discrete scores at the ceiling) and the bottom fifth of k = 3-4 "
     "channels under-covers (91.1 %, 92.7 %); see scoring.channel_scores' Notes",
 )
