@@ -6,7 +6,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -54,11 +54,12 @@ class RankSets:
     critical_value: np.ndarray | float
     n_draws: int
     seed: int
-    unstable: np.ndarray | None = None
+    # Omitted: nothing unstable (deterministic methods); always a bool array once built.
+    unstable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __post_init__(self) -> None:
         size = len(self.rank)
-        flags = np.zeros(size, dtype=bool) if self.unstable is None else self.unstable
+        flags = self.unstable if len(self.unstable) else np.zeros(size, dtype=bool)
         flags = np.array(flags, dtype=bool, copy=True)
         flags.flags.writeable = False
         object.__setattr__(self, "unstable", flags)
@@ -302,6 +303,34 @@ def _family_probability(
     return probability, derivative
 
 
+def _family_probabilities(
+    units: np.ndarray,
+    critical: np.ndarray,
+    se: np.ndarray,
+    sd: np.ndarray,
+    worse_open: np.ndarray,
+    better_open: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_family_probability` over blocks of units, one block per thread at a time."""
+    size = max(1, _EXACT_BLOCK // max(1, len(se) * 60))
+    blocks = [slice(i, i + size) for i in range(0, len(units), size)]
+    results = _parallel(
+        [
+            partial(
+                _family_probability,
+                units[block],
+                critical[block],
+                se,
+                sd,
+                worse_open,
+                better_open,
+            )
+            for block in blocks
+        ]
+    )
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
 def _marginal_critical_exact(
     units: np.ndarray,
     start: np.ndarray,
@@ -329,24 +358,9 @@ def _marginal_critical_exact(
         rows = np.flatnonzero(active)
         if not len(rows):
             break
-        size = max(1, _EXACT_BLOCK // max(1, len(se) * 60))
-        parts = [rows[i : i + size] for i in range(0, len(rows), size)]
-        results = _parallel(
-            [
-                partial(
-                    _family_probability,
-                    units[part],
-                    critical[part],
-                    se,
-                    sd,
-                    worse_open,
-                    better_open,
-                )
-                for part in parts
-            ]
+        probability, derivative = _family_probabilities(
+            units[rows], critical[rows], se, sd, worse_open, better_open
         )
-        probability = np.concatenate([r[0] for r in results])
-        derivative = np.concatenate([r[1] for r in results])
         below = probability < level
         low[rows] = np.where(below, critical[rows], low[rows])
         high[rows] = np.where(below, high[rows], critical[rows])
@@ -388,25 +402,12 @@ def _simultaneous_critical_exact(
     low = float(stats.norm.ppf(level))
     high = float(stats.norm.ppf(1.0 - (1.0 - level) / max(counts, 1))) + 1e-9
     critical = min(max(start, low), high) if math.isfinite(start) else high
-    size = max(1, _EXACT_BLOCK // max(1, len(se) * 60))
-    parts = [units[i : i + size] for i in range(0, len(units), size)]
     for _ in range(60):
-        results = _parallel(
-            [
-                partial(
-                    _family_probability,
-                    part,
-                    np.full(len(part), critical),
-                    se,
-                    sd,
-                    open_,
-                    closed,
-                )
-                for part in parts
-            ]
+        probability, derivative = _family_probabilities(
+            units, np.full(len(units), critical), se, sd, open_, closed
         )
-        excess = float(sum((1.0 - r[0]).sum() for r in results)) - (1.0 - level)
-        slope = -float(sum(r[1].sum() for r in results))
+        excess = float((1.0 - probability).sum()) - (1.0 - level)
+        slope = -float(derivative.sum())
         if excess > 0:
             low = critical
         else:

@@ -728,7 +728,6 @@ def _rank_category(
     joint = rank_sets(est, err, level=level, simultaneous=True, df=freedom)
     # Calibrated (empirical-Bayes posterior), not the plug-in share: the jury reads it.
     best = p_best(est, err, n_draws=n_draws, seed=seed, shrink=True)
-    assert marginal.unstable is not None and joint.unstable is not None
     out: dict[int, Ranking] = {}
     for j, candidate in enumerate(members):
         others = p - 1

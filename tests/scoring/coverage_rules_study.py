@@ -6,7 +6,6 @@ Run: uv run python tests/scoring/coverage_rules_study.py   (about 10 s)
 Prints channel k=1..4 and mystery-component coverage, top/bottom fifth, for each rule.
 """
 
-"""Channel-level diagnostics on the app coverage design."""
 import numpy as np
 from scipy import stats
 from scipy.special import expit
