@@ -71,7 +71,7 @@ from surveys.workdays import (
     is_working_day,
     working_days_between,
 )
-from surveys.xlsform import from_xlsform, to_xlsform
+from surveys.xlsform import XLSFormReading, from_xlsform, read_xlsform, to_xlsform
 
 __all__ = [
     "CHANNELS",
@@ -103,6 +103,7 @@ __all__ = [
     "Theme",
     "Thresholds",
     "XLSFormError",
+    "XLSFormReading",
     "add_working_days",
     "canonical_json",
     "default_instruments",
@@ -121,6 +122,7 @@ __all__ = [
     "packed_items",
     "packed_length",
     "parse_expression",
+    "read_xlsform",
     "redact_contacts",
     "relevant_items",
     "submission_scores",

@@ -44,7 +44,7 @@ from surveys.errors import DefinitionError, DefinitionProblem, XLSFormError
 from surveys.loader import Loc, Where, instrument_from_dict
 from surveys.schema import SCALE_TYPES, Instrument, Item, LocalizedText, default_options, option_key
 
-__all__ = ["from_xlsform", "to_xlsform"]
+__all__ = ["XLSFormReading", "from_xlsform", "read_xlsform", "to_xlsform"]
 
 LANGUAGES = ("fr", "en")
 
@@ -854,3 +854,21 @@ def from_xlsform(source: str | Path | IO[bytes], *, file: str | None = None) -> 
         return instrument_from_dict(data, file=name, lines=importer.where)
     except DefinitionError as error:
         raise XLSFormError(error.problems) from None
+
+
+@dataclass(frozen=True)
+class XLSFormReading:
+    """An accepted workbook: the instrument, and what in the workbook it did not use.
+
+    ``warnings`` name each ignored column, sheet or setting by sheet, row and column
+    (``code`` ``ignored_column``, ``ignored_sheet``, ``ignored_setting``...), so that the
+    organiser sees what the platform will not honour before publishing.
+    """
+
+    instrument: Instrument
+    warnings: tuple[DefinitionProblem, ...] = ()
+
+
+def read_xlsform(source: str | Path | IO[bytes], *, file: str | None = None) -> XLSFormReading:
+    """Read an XLSForm workbook with its warnings; refuse it with :class:`XLSFormError`."""
+    return XLSFormReading(from_xlsform(source, file=file))
