@@ -221,3 +221,40 @@ def test_shrunken_p_best_is_calibrated():
     leaders = q > 0.3
     assert abs(hit[leaders].mean() - q[leaders].mean()) < 0.08
     assert raw[raw > 0.3].mean() > q[q > 0.3].mean() - 0.2  # plug-in is not shrunk
+
+
+@pytest.mark.parametrize("sided", [False, True])
+def test_quadrature_is_exact_for_many_rivals(sided):
+    """The product of 250 Φ factors has an edge far sharper than one factor: the fine grid
+    must still give P and dP/dc to 1e-10 of a grid four times finer, and the critical
+    values that Newton finds on it agree to 1e-10."""
+    from scoring import ranks
+
+    rng = np.random.default_rng(11)
+    p = 250
+    se = rng.uniform(1.3, 3.5, p)
+    estimate = rng.normal(65, 8, p)
+    sd = np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
+    np.fill_diagonal(sd, 0.0)
+    t = (estimate[:, None] - estimate[None, :]) / np.where(sd > 0, sd, 1.0)
+    off = ~np.eye(p, dtype=bool)
+    worse_open = (t < 3.3) & off
+    better_open = np.zeros_like(off) if sided else (-t < 3.3) & off
+    units = np.arange(p)
+    critical = np.full(p, 3.0)
+    fine = ranks._family_probabilities(
+        units, critical, se, sd, worse_open, better_open, ranks._FINE_STEP
+    )
+    finer = ranks._family_probabilities(
+        units, critical, se, sd, worse_open, better_open, ranks._FINE_STEP / 4
+    )
+    assert_allclose(fine[0], finer[0], rtol=0, atol=1e-10)
+    assert_allclose(fine[1], finer[1], rtol=0, atol=1e-10)
+    solved = _marginal_critical_exact(
+        units[::25], np.full(10, np.nan), se, sd, worse_open, better_open, 0.95
+    )
+    reference = _marginal_critical_exact(
+        units[::25], np.full(10, np.nan), se, sd, worse_open, better_open, 0.95,
+        (ranks._FINE_STEP / 4,),
+    )  # fmt: skip
+    assert_allclose(solved, reference, rtol=0, atol=1e-10)
