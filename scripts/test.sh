@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, PostgreSQL, Chromium, R, axe-core) and run the
-# whole suite: lint, types, then pytest on SQLite and PostgreSQL and in headless Chromium.
+# Install what the tests need (Python packages, PostgreSQL, Chromium, R, Java, axe-core) and run
+# the whole suite: lint, types, then pytest on SQLite and PostgreSQL and in headless Chromium.
 #   scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 command -v npm >/dev/null || missing+=(npm)
 # R: the mystery-channel pooled variances are checked against base R's anova(lm(...)).
 command -v Rscript >/dev/null || missing+=(r-base-core)
+# Java: ODK Validate (the jar in the pyxform wheel) checks every exported XLSForm.
+command -v java >/dev/null || missing+=(default-jre-headless)
 # WeasyPrint (PDF posters) loads Pango and HarfBuzz's subsetter at run time; DejaVu is the poster font.
 # poppler-utils: the scorecard PDF test turns page 1 into a PNG with pdftoppm.
 for package in libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils; do

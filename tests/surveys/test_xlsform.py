@@ -16,6 +16,7 @@ from surveys import (
     canonical_json,
     from_xlsform,
     load_instrument,
+    read_xlsform,
     submission_scores,
     to_xlsform,
     validate_answers,
@@ -171,10 +172,9 @@ GOOD_ROW = ["select_one yn", "open", "Ouvert ?", "Open?", None, 5]
             [GOOD_ROW, ["begin_group", "g", "G", "G"], ["begin_group", "h", "H", "H"]],
             "survey",
             4,
-            "A (type)",
-            "nested groups",
+            None,
+            "begin_group without end_group",
         ),
-        ([["select_one yn or_other", "o", "O", "O", None, 1]], "survey", 2, "A (type)", "or_other"),
         ([GOOD_ROW, ["geopoint", "where", "Où", "Where"]], "survey", 3, "A (type)", "geopoint"),
         ([GOOD_ROW, ["decimal", "d", "D", "D"]], "survey", 3, "A (type)", "item_type"),
         ([GOOD_ROW, ["end_group"]], "survey", 3, "A (type)", "end_group without begin_group"),
@@ -198,40 +198,42 @@ GOOD_ROW = ["select_one yn", "open", "Ouvert ?", "Open?", None, 5]
     ],
 )
 def test_refusals_name_sheet_row_and_column(
-    tmp_path: Path, rows: list[list[Any]], sheet: str, row: int, column: str, reason: str
+    tmp_path: Path, rows: list[list[Any]], sheet: str, row: int, column: str | None, reason: str
 ) -> None:
     error = _refusal(_workbook(tmp_path, [SURVEY_HEADER, *rows]))
     problem = error.problems[0]
     assert (problem.sheet, problem.line, problem.column) == (sheet, row, column), str(error)
     assert reason in problem.message
     assert problem.file == "form.xlsx"
-    assert f"sheet {sheet!r}, row {row}, column {column}" in str(error)
+    where = f"sheet {sheet!r}, row {row}" + (f", column {column}" if column else "")
+    assert where in str(error)
 
 
-def test_unknown_columns_with_values_are_refused(tmp_path: Path) -> None:
+def test_unknown_columns_with_values_are_warnings(tmp_path: Path) -> None:
+    # refused before issue #13; now accepted and listed (see test_xlsform_ecosystem.py)
     header = [*SURVEY_HEADER, "choice_filter"]
-    error = _refusal(
-        _workbook(tmp_path, [header, GOOD_ROW, [*GOOD_ROW[:1], "b", "B", "B", None, 1, "x"]])
-    )
-    problem = error.problems[0]
-    assert (problem.sheet, problem.line, problem.column) == ("survey", 3, "G")
-    assert "choice_filter" in problem.message
+    path = _workbook(tmp_path, [header, GOOD_ROW, [*GOOD_ROW[:1], "b", "B", "B", None, 1, "x"]])
+    (warning,) = read_xlsform(path).warnings
+    assert (warning.sheet, warning.line, warning.column) == ("survey", 3, "G (choice_filter)")
+    assert warning.code == "ignored_column" and "choice_filter" in warning.message
     # an empty unknown column is harmless
-    assert from_xlsform(_workbook(tmp_path, [header, GOOD_ROW])).item("open")
+    assert read_xlsform(_workbook(tmp_path, [header, GOOD_ROW])).warnings == ()
 
 
-def test_untranslated_and_foreign_language_columns_are_refused(tmp_path: Path) -> None:
+def test_untranslated_and_foreign_language_columns(tmp_path: Path) -> None:
+    # 'label' is the default language (French); Spanish is ignored; English is missing
     header = ["type", "name", "label", "label::es", "weight"]
     error = _refusal(_workbook(tmp_path, [header, ["select_one yn", "o", "Ouvert", "Abierto", 1]]))
-    messages = [problem.message for problem in error.problems]
-    assert any("give the language" in message for message in messages)
-    assert any("'es' is not supported" in message for message in messages)
+    (problem,) = error.problems
+    assert (problem.sheet, problem.line, problem.code) == ("survey", 1, "missing_translation")
+    assert "no English label column" in problem.message
+    assert "D (label::es)" in problem.message
 
 
-def test_unknown_sheets_are_refused(tmp_path: Path) -> None:
+def test_unknown_sheets_are_warnings(tmp_path: Path) -> None:
     path = _workbook(tmp_path, [SURVEY_HEADER, GOOD_ROW], extra={"external_choices": [["a"]]})
-    problem = _refusal(path).problems[0]
-    assert problem.sheet == "external_choices" and "not supported" in problem.message
+    (warning,) = read_xlsform(path).warnings
+    assert (warning.sheet, warning.code) == ("external_choices", "ignored_sheet")
 
 
 def test_conditional_required_is_refused(tmp_path: Path) -> None:
