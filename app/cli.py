@@ -211,6 +211,29 @@ def score(
     typer.echo(f"elapsed:        {time.perf_counter() - started:.1f} s")
 
 
+@cli.command("store-visit-scores")
+def store_visit_scores(
+    year: Annotated[int | None, typer.Argument(help="Campaign year (default: all).")] = None,
+    organiser: Annotated[str | None, typer.Option(help="Default: BAROMETRE_ORGANISER.")] = None,
+) -> None:
+    """Store the scores of approved visits that have none (approved before they were stored,
+    or with stale ones): scoring runs then read them instead of scoring those visits."""
+    from app.results.inputs import store_missing_visit_scores
+
+    settings = get_settings()
+    with _unit_of_work() as session:
+        campaign_id = None
+        if year is not None:
+            campaign = campaigns_repository.get_by_year(
+                session, organiser=organiser or settings.organiser, year=year
+            )
+            if campaign is None:
+                _fail(f"No {year} campaign for organiser {organiser or settings.organiser!r}.")
+            campaign_id = campaign.id
+        stored = store_missing_visit_scores(session, campaign_id=campaign_id)
+    typer.echo(f"visit scores stored: {stored}")
+
+
 @cli.command("serve")
 def serve(
     host: str = "127.0.0.1",

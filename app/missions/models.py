@@ -125,6 +125,14 @@ class Visit(SQLModel, table=True):
     # submission reaches the server later: the window check uses this, not submitted_at).
     visited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # What scoring reads of an approved visit, computed at approval
+    # (``surveys.pack_submission_scores``: total, knock-out flag, theme and item scores as
+    # float64), so that a run does not score tens of thousands of visits again. Used only
+    # while ``scores_key`` (``app.results.visit_scores.scores_key``: format, instrument
+    # version, content hash, holiday subdivision) still matches; None before approval and
+    # for visits approved before it existed: scoring computes those from the answers.
+    scores: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    scores_key: str | None = Field(default=None, max_length=64)
 
 
 class VisitRevision(SQLModel, table=True):

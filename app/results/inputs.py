@@ -11,15 +11,24 @@ What goes in (ARCHITECTURE.md, "How scoring runs"):
 - the pinned instrument versions and the campaign configuration.
 
 Responses are the bulk (a national edition has about a million): they are read in chunks,
-with the item scores each response stored when it came in (``Response.item_scores``, packed
-by ``surveys.pack_item_scores``: one ``np.frombuffer`` per chunk, no JSON parsed). Rows
+in one scan of the campaign's responses that also gives the counts (total, flagged), with the
+item scores each response stored when it came in (``Response.item_scores``, packed by
+``surveys.pack_item_scores``: one ``np.frombuffer`` per chunk, no JSON parsed). Rows
 without them (stored before they existed) fall back to the answers: only the scored items
 are extracted by the database (one JSON array text per response, see
 :func:`app.results.repository.answer_values`) and parsed by numpy, never as one Python dict
 per response, then scored by ``surveys.item_score`` applied to each distinct answer value of
 each item. Both give the same numbers, bit for bit.
-Visits are few (tens of thousands) and are scored one by one by ``surveys.submission_scores``
-(knock-outs, delays in working days, node coverage).
+
+Visits are scored whole (knock-outs, delays in working days, node coverage) when a reviewer
+approves them (:func:`store_visit_scores`, called by the review service), and a run reads
+these packed scores (``Visit.scores``) as stored. A visit whose stored scores are missing
+(approved before they existed, or written around the review service) or stale (their
+``scores_key`` no longer matches its content, instrument version, holiday subdivision or the
+scoring format) is scored here from its answers by the same function
+(:mod:`app.results.visit_scores`), in a worker process when there are many: the results are
+the same either way. ``barometre results store-visit-scores`` fills them in for visits
+approved before they were stored.
 
 ``inputs_sha256`` is a sha256 over a canonical serialisation: configuration, instrument
 versions, candidates, then responses and visits sorted by id with their content hashes and
@@ -41,6 +50,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +65,11 @@ from app.campaigns.service import parse_config
 from app.core.db import row_id
 from app.instruments.models import InstrumentVersion
 from app.instruments.service import load_published
+from app.missions.models import Visit
 from app.results import repository
 from app.results.compute import Progress, ScoringInputs, SurveyItem, VisitTable
-from app.results.visit_scores import VisitScore, score_visits
+from app.results.visit_scores import score_visits, scores_key, visit_scores
+from surveys.packed import submission_scores_width, visit_score_layout
 
 INPUTS_FORMAT = "barometre-scoring-inputs/1"
 CHUNK_ROWS = 100_000
@@ -131,6 +143,23 @@ def _unpacked(blobs: list[bytes], n_items: int) -> np.ndarray:
     return np.frombuffer(values, dtype=float).reshape(len(blobs), n_items)
 
 
+def _pick(values: Sequence[Any], positions: list[int]) -> tuple[Any, ...]:
+    """``values`` at ``positions`` (at least one), picked in C."""
+    if len(positions) == 1:
+        return (values[positions[0]],)
+    picked: tuple[Any, ...] = itemgetter(*positions)(values)
+    return picked
+
+
+@dataclass
+class _Responses:
+    candidate: np.ndarray  # index into the candidates, one per response used
+    identity: np.ndarray  # (responses × 48) uint8: id then content sha256
+    item_scores: np.ndarray  # (responses × items)
+    total: int  # responses of the campaign
+    flagged_excluded: int  # of them, excluded by the quality checks
+
+
 def _read_responses(
     session: Session,
     *,
@@ -141,8 +170,9 @@ def _read_responses(
     candidate_index: dict[int, int],
     progress: Progress | None,
     expected: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate index, identity bytes (id + content sha256) and item scores per response.
+) -> _Responses:
+    """Candidate index, identity bytes (id + content sha256) and item scores per response
+    used, with the campaign's counts, from one scan of its responses.
 
     The packed item scores are read as stored; the rows without them (older rows) are read
     from their answers and scored here, exactly as :func:`surveys.pack_item_scores` would.
@@ -150,38 +180,48 @@ def _read_responses(
     if progress is not None:
         progress(5, "reading responses")
     packed_bytes = surveys.packed_length(instrument)
+    # Candidate id → candidate index through one array (0: not a registered candidate).
+    lookup = np.full(max(candidate_index, default=0) + 1, -1, dtype=np.int32)
+    for candidate_id, position in candidate_index.items():
+        lookup[candidate_id] = position
     candidates: list[np.ndarray] = []
     # Response id (32 hex) and content sha256 (64 hex): 48 bytes per response once decoded
     # (PostgreSQL writes a uuid with dashes).
     identities: list[str] = []
     scores: list[np.ndarray] = []
-    unpacked = 0
-    read = 0
+    total = flagged = unpacked = 0
 
-    def add(rows: Sequence[Any]) -> None:
-        candidates.append(
-            np.fromiter((candidate_index[row[0]] for row in rows), np.int32, count=len(rows))
-        )
-        identities.append("".join([row[1] for row in rows]))
-
-    for chunk in repository.valid_response_item_scores(
+    for chunk in repository.campaign_response_item_scores(
         session,
         campaign_id=campaign_id,
         survey_version_id=survey_version_id,
         packed_bytes=packed_bytes,
         chunk_rows=CHUNK_ROWS,
     ):
-        blobs = [row[2] for row in chunk]
-        if None in blobs:  # older rows: read below, from their answers
-            unpacked += len(chunk)
-            chunk = [row for row in chunk if row[2] is not None]
-            unpacked -= len(chunk)
-            blobs = [row[2] for row in chunk]
-        add(chunk)
-        scores.append(_unpacked(blobs, len(keys)))
-        read += len(chunk)
-        if progress is not None and expected:
-            progress(5 + int(35 * min(1.0, read / expected)), "reading responses")
+        # Columns, not rows, each taken in C (``zip(*chunk)`` would make an iterator per
+        # row: a million tracked objects, and the collector's passes over the whole heap).
+        candidate_ids, excluded, use, identity, blobs = (
+            list(map(itemgetter(column), chunk)) for column in range(5)
+        )
+        n = len(chunk)
+        total += n
+        flagged += int(np.count_nonzero(np.fromiter(excluded, dtype=bool, count=n)))
+        uses = np.fromiter(use, dtype=np.int8, count=n)
+        packed = uses == 1
+        unpacked += int(np.count_nonzero(uses == 2))
+        kept = np.flatnonzero(packed).tolist()
+        if len(kept) == n:
+            candidates.append(lookup[np.fromiter(candidate_ids, dtype=np.intp, count=n)])
+            identities.append("".join(identity))
+            scores.append(_unpacked(list(blobs), len(keys)))
+        elif kept:  # unused rows and older rows (read below, from their answers) left out
+            candidates.append(
+                lookup[np.fromiter(_pick(candidate_ids, kept), dtype=np.intp, count=len(kept))]
+            )
+            identities.append("".join(_pick(identity, kept)))
+            scores.append(_unpacked(list(_pick(blobs, kept)), len(keys)))
+        if progress is not None:
+            progress(5 + int(35 * min(1.0, total / max(expected, 1))), "reading responses")
 
     if unpacked:
         tokens: dict[str, float] = {}
@@ -195,18 +235,26 @@ def _read_responses(
             unless_packed=packed_bytes,
         )
         while answer_rows := older.fetchmany(CHUNK_ROWS):
-            add([(row[0], f"{row[1]}{row[2]}") for row in answer_rows])
+            candidates.append(
+                np.fromiter(
+                    (candidate_index[row[0]] for row in answer_rows), np.int32, len(answer_rows)
+                )
+            )
+            identities.append("".join([f"{row[1]}{row[2]}" for row in answer_rows]))
             raws.append(_decode_chunk([row[3] for row in answer_rows], len(keys), tokens))
         if progress is not None:
             progress(41, "item scores of the responses")
         scores.append(_score_columns(instrument, keys, np.concatenate(raws), tokens))
     if not candidates:
-        return np.empty(0, np.int32), np.empty((0, 48), np.uint8), np.empty((0, len(keys)))
-    identity = bytes.fromhex("".join(identities).replace("-", ""))
-    return (
-        np.concatenate(candidates),
-        np.frombuffer(identity, dtype=np.uint8).reshape(-1, 48),
-        np.concatenate(scores),
+        candidates.append(np.empty(0, np.int32))
+        scores.append(np.empty((0, len(keys))))
+    identity_bytes = bytes.fromhex("".join(identities).replace("-", ""))
+    return _Responses(
+        candidate=np.concatenate(candidates).astype(np.int32, copy=False),
+        identity=np.frombuffer(identity_bytes, dtype=np.uint8).reshape(-1, 48),
+        item_scores=np.concatenate(scores),
+        total=total,
+        flagged_excluded=flagged,
     )
 
 
@@ -244,24 +292,50 @@ def _start_worker(
     return process
 
 
-def _worker_result(process: subprocess.Popen[bytes]) -> list[VisitScore]:
+def _worker_result(process: subprocess.Popen[bytes]) -> list[bytes]:
     assert process.stdout is not None
     with process.stdout:
         payload = process.stdout.read()
     if process.wait() != 0 or not payload:
         raise RuntimeError("the visit-scoring worker failed")
-    result: list[VisitScore] = pickle.loads(payload)
+    result: list[bytes] = pickle.loads(payload)
     return result
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A pinned grid version as the visit scores use it."""
+
+    key: str
+    sha256: str
+    channel: str | None
+    themes: list[str]
+    items: list[str]  # "grid-key:item"
+    width: int  # float64 values in a visit's packed scores
+
+
+def _grid(version: InstrumentVersion) -> _Grid:
+    instrument = load_published(version)
+    themes, items = visit_score_layout(instrument)
+    return _Grid(
+        key=instrument.key,
+        sha256=version.sha256,
+        channel=version.channel,
+        themes=themes,
+        items=[f"{instrument.key}:{item}" for item in items],
+        width=submission_scores_width(instrument),
+    )
 
 
 @dataclass
 class _PendingVisits:
     rows: list[tuple[int, str, str, int, str]]  # candidate index, id, sha, version id, channel
-    version_sha: dict[int, str]
-    channels: dict[int, str | None]
+    grids: dict[int, _Grid]
+    blobs: list[bytes | None]  # packed scores; None until scored here
+    stale: list[int]  # positions of the visits scored here
     states: dict[str, int]
     worker: subprocess.Popen[bytes] | None
-    scores: list[VisitScore] | None
+    scores: list[bytes] | None
 
 
 def _start_visits(
@@ -271,69 +345,159 @@ def _start_visits(
     candidate_index: dict[int, int],
     subdivisions: list[str | None],
 ) -> _PendingVisits:
-    """Read the approved visits and start scoring them (inline, or in a worker process)."""
+    """Read the approved visits with their stored scores, and start scoring those whose
+    stored scores are missing or stale (inline, or in a worker process)."""
     rows = repository.approved_visit_rows(session, campaign_id=campaign_id)
     states = repository.visit_state_counts(session, campaign_id=campaign_id)
-    contents: dict[int, dict[str, Any]] = {}
-    version_sha: dict[int, str] = {}
-    channels: dict[int, str | None] = {}
-    work: list[tuple[int, str, str | None]] = []
+    grids: dict[int, _Grid] = {}
     kept: list[tuple[int, str, str, int, str]] = []
-    for candidate_id, visit_id, sha, version_id, answers, channel in rows:
-        if version_id not in contents:
+    blobs: list[bytes | None] = []
+    stale: list[int] = []
+    for candidate_id, visit_id, sha, version_id, channel, stored, stored_key in rows:
+        grid = grids.get(version_id)
+        if grid is None:
             version = repository.instrument_version(session, version_id)
             assert version is not None
-            contents[version_id] = version.content
-            version_sha[version_id] = version.sha256
-            channels[version_id] = version.channel
+            grid = grids[version_id] = _grid(version)
         index = candidate_index[candidate_id]
-        work.append((version_id, answers, subdivisions[index]))
+        key = scores_key(
+            version_sha256=grid.sha256, content_sha256=sha, subdivision=subdivisions[index]
+        )
+        if stored is not None and stored_key == key and len(stored) == 8 * grid.width:
+            blobs.append(bytes(stored))
+        else:
+            stale.append(len(kept))
+            blobs.append(None)
         # PostgreSQL writes a uuid with dashes; the hash uses the 32 hex digits.
-        kept.append((index, visit_id.replace("-", ""), sha, version_id, channel or ""))
+        kept.append((index, visit_id, sha, version_id, channel or ""))
     worker: subprocess.Popen[bytes] | None = None
-    scores: list[VisitScore] | None = None
-    if len(work) >= PARALLEL_VISITS:
-        worker = _start_worker(contents, work)
+    scores: list[bytes] | None = None
+    if stale:
+        answers = repository.visit_answers(session, [kept[position][1] for position in stale])
+        contents: dict[int, dict[str, Any]] = {}
+        work: list[tuple[int, str, str | None]] = []
+        for position in stale:
+            index, visit_id, _sha, version_id, _channel = kept[position]
+            if version_id not in contents:
+                version = repository.instrument_version(session, version_id)
+                assert version is not None
+                contents[version_id] = version.content
+            work.append((version_id, answers[visit_id], subdivisions[index]))
+        if len(work) >= PARALLEL_VISITS:
+            worker = _start_worker(contents, work)
+        else:
+            scores = score_visits(contents, work)
     else:
-        scores = score_visits(contents, work)
-    return _PendingVisits(kept, version_sha, channels, states, worker, scores)
+        scores = []
+    kept = [(i, visit_id.replace("-", ""), sha, v, c) for i, visit_id, sha, v, c in kept]
+    return _PendingVisits(kept, grids, blobs, stale, states, worker, scores)
 
 
 def _finish_visits(
     pending: _PendingVisits,
 ) -> tuple[VisitTable, list[tuple[str, str, str]], dict[str, int]]:
     scores = _worker_result(pending.worker) if pending.worker is not None else pending.scores
-    assert scores is not None
+    assert scores is not None and len(scores) == len(pending.stale)
+    blobs = pending.blobs
+    for position, blob in zip(pending.stale, scores, strict=True):
+        blobs[position] = blob
     n = len(pending.rows)
-    theme_values: dict[str, list[tuple[int, float]]] = {}
-    item_values: dict[str, list[tuple[int, float]]] = {}
-    for position, (_total, _knocked, themes, items) in enumerate(scores):
-        for theme, value in themes.items():
-            theme_values.setdefault(theme, []).append((position, value))
-        for key, value in items.items():
-            item_values.setdefault(key, []).append((position, value))
+    total = np.full(n, np.nan)
+    knocked_out = np.zeros(n, dtype=bool)
+    columns: dict[str, np.ndarray] = {}  # theme keys and "grid-key:item" keys
+    by_version: dict[int, list[int]] = {}
+    for position, row in enumerate(pending.rows):
+        by_version.setdefault(row[3], []).append(position)
+    for version_id, positions in by_version.items():
+        grid = pending.grids[version_id]
+        # Each visit's packed scores, as one matrix per grid version: no Python per value.
+        group = [blobs[position] for position in positions]
+        values = _unpacked(group, grid.width)  # type: ignore[arg-type]
+        where = np.asarray(positions, dtype=np.intp)
+        total[where] = values[:, 0]
+        knocked_out[where] = values[:, 1] != 0
+        for j, key in enumerate([*grid.themes, *grid.items], start=2):
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = np.full(n, np.nan)
+            column[where] = values[:, j]
 
-    def column(pairs: list[tuple[int, float]]) -> np.ndarray:
-        out = np.full(n, np.nan)
-        if pairs:
-            where = np.fromiter((p for p, _ in pairs), dtype=np.intp, count=len(pairs))
-            out[where] = np.fromiter((v for _, v in pairs), dtype=float, count=len(pairs))
-        return out
+    # A theme or item absent from every visit (only missing scores) has no column.
+    def present(keys: set[str]) -> dict[str, np.ndarray]:
+        return {
+            key: columns[key]
+            for key in sorted(keys)
+            if key in columns and not np.isnan(columns[key]).all()
+        }
 
-    channel = [str(row[4] or pending.channels.get(row[3]) or "") for row in pending.rows]
+    themes = {theme for grid in pending.grids.values() for theme in grid.themes}
+    items = {item for grid in pending.grids.values() for item in grid.items}
+    channel = [str(row[4] or pending.grids[row[3]].channel or "") for row in pending.rows]
     table = VisitTable(
         ids=[row[1] for row in pending.rows],
         candidate=np.asarray([row[0] for row in pending.rows], dtype=np.int32),
         channel=np.asarray(channel, dtype=object),
-        score=np.asarray(
-            [np.nan if total is None else total for total, _k, _t, _i in scores], dtype=float
-        ),
-        knocked_out=np.asarray([knocked for _t, knocked, _th, _i in scores], dtype=bool),
-        themes={theme: column(pairs) for theme, pairs in sorted(theme_values.items())},
-        items={key: column(pairs) for key, pairs in sorted(item_values.items())},
+        score=total,
+        knocked_out=knocked_out,
+        themes=present(themes),
+        items=present(items),
     )
-    hashed = [(row[1], row[2], pending.version_sha[row[3]]) for row in pending.rows]
+    hashed = [(row[1], row[2], pending.grids[row[3]].sha256) for row in pending.rows]
     return table, hashed, pending.states
+
+
+def store_visit_scores(
+    session: Session,
+    *,
+    visit: Visit,
+    authority_code: str,
+    departement: str | None = None,
+    unless_current: bool = False,
+) -> bool:
+    """Compute and set (not flush) ``visit``'s packed scores and their key: what a scoring
+    run reads of it instead of scoring it again. Called when a reviewer approves it.
+
+    ``departement``: of the authority (read when not given). ``unless_current``: leave
+    stored scores whose key still matches. Returns whether the scores were set; nothing is
+    stored when the answers do not validate on the visit's instrument version (a run then
+    scores the visit itself and fails as it would have).
+    """
+    version = repository.instrument_version(session, visit.instrument_version_id)
+    assert version is not None
+    if departement is None:
+        departement = repository.authority_departement(session, authority_code)
+    subdivision = surveys.holiday_subdivision(departement)
+    key = scores_key(
+        version_sha256=version.sha256,
+        content_sha256=visit.content_sha256,
+        subdivision=subdivision,
+    )
+    if unless_current and visit.scores is not None and visit.scores_key == key:
+        return False
+    try:
+        packed = visit_scores(load_published(version), visit.answers, subdivision=subdivision)
+    except surveys.InvalidAnswersError:
+        visit.scores = visit.scores_key = None
+        return False
+    visit.scores = packed
+    visit.scores_key = key
+    return True
+
+
+def store_missing_visit_scores(session: Session, *, campaign_id: int | None = None) -> int:
+    """Store the scores of the approved visits (of one campaign, or all) without current
+    stored scores; returns how many were stored (flushed)."""
+    stored = 0
+    for visit, code, departement in repository.approved_visits_with_departement(
+        session, campaign_id=campaign_id
+    ):
+        if store_visit_scores(
+            session, visit=visit, authority_code=code, departement=departement, unless_current=True
+        ):
+            session.add(visit)
+            stored += 1
+    session.flush()
+    return stored
 
 
 def gather_inputs(
@@ -357,12 +521,11 @@ def gather_inputs(
     survey = load_published(survey_version)
     items = _survey_items(survey)
     keys = [item.key for item in items]
-    totals = repository.response_counts(session, campaign_id=campaign_id)
-    total_responses = sum(totals.values())
+    expected = repository.response_total(session, campaign_id=campaign_id)
     pending = _start_visits(
         session, campaign_id=campaign_id, candidate_index=candidate_index, subdivisions=subdivisions
     )
-    response_candidate, identity, item_scores = _read_responses(
+    responses = _read_responses(
         session,
         campaign_id=campaign_id,
         survey_version_id=row_id(survey_version),
@@ -370,8 +533,14 @@ def gather_inputs(
         keys=keys,
         candidate_index=candidate_index,
         progress=progress,
-        expected=total_responses,
+        expected=expected,
     )
+    response_candidate, identity, item_scores = (
+        responses.candidate,
+        responses.identity,
+        responses.item_scores,
+    )
+    total_responses = responses.total
     if progress is not None:
         progress(42, "scoring approved visits")
     visits, visit_hashes, visit_states = _finish_visits(pending)
@@ -423,7 +592,7 @@ def gather_inputs(
         "responses_total": total_responses,
         "responses_used": int(item_scores.shape[0]),
         "responses_excluded": total_responses - int(item_scores.shape[0]),
-        "responses_flagged_excluded": totals.get(True, 0),
+        "responses_flagged_excluded": responses.flagged_excluded,
         "visits_by_state": visit_states,
         "visits_approved": len(visits.ids),
         "candidates": len(codes),

@@ -3,7 +3,7 @@
 - Inputs (:mod:`app.results.inputs`): candidates, responses and approved visits of a
   campaign, written once with SQLAlchemy Core for both databases. Responses are the bulk (a
   national edition has about a million): their packed item scores are read as they are
-  stored (:func:`valid_response_item_scores`); only rows without them (written before they
+  stored (:func:`campaign_response_item_scores`); only rows without them (written before they
   existed) have their scored answers extracted, by the database, as one JSON array text per
   response (:func:`answer_values`).
 - Writes: a run's score and rank rows in one executemany each, progress of a running job.
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any
@@ -116,14 +117,14 @@ def registered_candidates(
     return [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
 
 
-def response_counts(session: Session, *, campaign_id: int) -> dict[bool, int]:
-    """Responses of the campaign by their ``excluded`` flag."""
-    rows = session.connection().execute(
-        sa.select(_responses.c.excluded, sa.func.count())
+def response_total(session: Session, *, campaign_id: int) -> int:
+    """How many responses the campaign has (an index-only count: the progress bar's scale)."""
+    count = session.connection().execute(
+        sa.select(sa.func.count())
+        .select_from(_responses)
         .where(_responses.c.campaign_id == campaign_id)
-        .group_by(_responses.c.excluded)
     )
-    return {bool(excluded): int(count) for excluded, count in rows}
+    return int(count.scalar_one())
 
 
 def _valid_responses(columns: Sequence[Any], *, campaign_id: int, survey_version_id: int) -> Any:
@@ -160,7 +161,7 @@ def _stream(session: Session, statement: Any, chunk_rows: int) -> CursorResult[A
     return connection.execute(statement, execution_options=options)
 
 
-def valid_response_item_scores(
+def campaign_response_item_scores(
     session: Session,
     *,
     campaign_id: int,
@@ -168,25 +169,41 @@ def valid_response_item_scores(
     packed_bytes: int,
     chunk_rows: int,
 ) -> Iterator[Sequence[Any]]:
-    """Chunks of rows (candidate id, response id and content sha256 as one hex text, packed
-    item scores or None) of every response a run uses. The packed scores are None when the
-    row has none of ``packed_bytes`` bytes (a row written before they existed): read those
-    rows' answers with :func:`valid_response_answers` (``unless_packed``).
+    """Chunks of rows (candidate id or 0, excluded, use, response id and content sha256 as
+    one hex text, packed item scores or None) of **every** response of the campaign, so that
+    the counts (total, flagged) come from the same scan instead of a second pass over a
+    million rows. ``use`` is 1 for a response a run uses (a registered candidate, the pinned
+    survey version, not excluded) with packed scores of ``packed_bytes`` bytes, 2 for one it
+    uses without them (a row written before they existed: read its answers with
+    :func:`valid_response_answers`, ``unless_packed``), 0 for the others; the packed scores
+    are None unless ``use`` is 1. Candidate ids start at 1: 0 is no registered candidate.
 
     A million rows are read through the driver's own cursor, in the session's transaction:
     SQLAlchemy's result rows cost about 3 µs each, as much as SQLite's reading. The statement
     is built here with SQLAlchemy and has only integer and fixed-string values, rendered as
     literals (no driver-specific parameter style).
     """
-    statement = _valid_responses(
-        [
-            _candidates.c.id,
+    used = (
+        _candidates.c.id.is_not(None)
+        & (_responses.c.instrument_version_id == survey_version_id)
+        & sa.not_(_responses.c.excluded)
+    )
+    statement = (
+        sa.select(
+            sa.func.coalesce(_candidates.c.id, 0),
+            _responses.c.excluded,
+            sa.case((used & _packed(packed_bytes), 1), (used, 2), else_=0),
             # Response id (hex) then content sha256 (hex): one text, one object per row.
             sa.cast(_responses.c.id, sa.Text).concat(_responses.c.content_sha256),
-            sa.case((_packed(packed_bytes), _responses.c.item_scores), else_=sa.null()),
-        ],
-        campaign_id=campaign_id,
-        survey_version_id=survey_version_id,
+            sa.case((used & _packed(packed_bytes), _responses.c.item_scores), else_=sa.null()),
+        )
+        .select_from(_responses)
+        .join(
+            _candidates,
+            _registered_candidate(_responses.c.campaign_id, _responses.c.authority_code),
+            isouter=True,
+        )
+        .where(_responses.c.campaign_id == campaign_id)
     )
     connection = session.connection()
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
@@ -199,7 +216,7 @@ def valid_response_item_scores(
         cursor = driver.cursor()
     try:
         cursor.execute(sql)
-        # Both drivers give (int, str, bytes or None) tuples: passed on as they come.
+        # Both drivers give plain tuples: passed on as they come.
         while rows := cursor.fetchmany(chunk_rows):
             yield rows
     finally:
@@ -238,17 +255,20 @@ def valid_response_answers(
 
 def approved_visit_rows(
     session: Session, *, campaign_id: int
-) -> list[tuple[int, str, str, int, str, str | None]]:
-    """(candidate id, visit id as text, content sha256, instrument version id, answers as JSON
-    text, mission channel) of the campaign's approved visits of registered candidates."""
+) -> list[tuple[int, str, str, int, str | None, bytes | None, str | None]]:
+    """(candidate id, visit id as text, content sha256, instrument version id, mission
+    channel, stored scores, their key) of the campaign's approved visits of registered
+    candidates. The answers are not read: :func:`visit_answers` gives those of the visits
+    whose stored scores are missing or stale."""
     rows = session.connection().execute(
         sa.select(
             _candidates.c.id,
             sa.cast(_visits.c.id, sa.Text),
             _visits.c.content_sha256,
             _visits.c.instrument_version_id,
-            sa.cast(_visits.c.answers, sa.Text),
             _missions.c.channel,
+            _visits.c.scores,
+            _visits.c.scores_key,
         )
         .select_from(_visits)
         .join(_missions, _missions.c.id == _visits.c.mission_id)
@@ -260,7 +280,47 @@ def approved_visit_rows(
             _visits.c.review_state == ReviewState.approved.value,
         )
     )
-    return [(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), r[5]) for r in rows]
+    return [(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
+
+
+_IN_CHUNK = 1_000  # ids per IN list: well under either database's limit on parameters
+
+
+def visit_answers(session: Session, visit_ids: Sequence[str]) -> dict[str, str]:
+    """The answers (JSON text) of visits, by visit id as :func:`approved_visit_rows` gives it."""
+    answers: dict[str, str] = {}
+    connection = session.connection()
+    for start in range(0, len(visit_ids), _IN_CHUNK):
+        wanted = [uuid.UUID(visit_id) for visit_id in visit_ids[start : start + _IN_CHUNK]]
+        rows = connection.execute(
+            sa.select(sa.cast(_visits.c.id, sa.Text), sa.cast(_visits.c.answers, sa.Text)).where(
+                _visits.c.id.in_(wanted)
+            )
+        )
+        answers.update((str(visit_id), str(text)) for visit_id, text in rows)
+    return answers
+
+
+def approved_visits_with_departement(
+    session: Session, *, campaign_id: int | None = None
+) -> list[tuple[Visit, str, str | None]]:
+    """(visit, mission's authority code, authority's département) of the approved visits,
+    of one campaign or of all, to store their scores (visits approved before they were)."""
+    query = (
+        select(Visit, Mission.authority_code, Authority.departement)
+        .join(Mission, col(Mission.id) == col(Visit.mission_id))
+        .join(Authority, col(Authority.code) == col(Mission.authority_code))
+        .where(col(Visit.review_state) == ReviewState.approved.value)
+        .order_by(col(Visit.id))
+    )
+    if campaign_id is not None:
+        query = query.where(col(Mission.campaign_id) == campaign_id)
+    return [(visit, str(code), departement) for visit, code, departement in session.exec(query)]
+
+
+def authority_departement(session: Session, code: str) -> str | None:
+    authority = session.get(Authority, code)
+    return authority.departement if authority is not None else None
 
 
 def visit_state_counts(session: Session, *, campaign_id: int) -> dict[str, int]:

@@ -63,6 +63,7 @@ from app.missions.models import (
     VisitEvidence,
     VisitRevision,
 )
+from app.results.inputs import store_visit_scores
 from app.reviews import repository
 from app.reviews.anomalies import Anomaly, VisitFacts, visit_anomalies
 from app.reviews.sheets import (
@@ -177,6 +178,9 @@ def _apply(
     moment = at or utcnow()
     visit.review_state = to_state
     visit.updated_at = moment
+    if to_state == ReviewState.approved:
+        # Its content is final: score it now, once, for every scoring run to read.
+        store_visit_scores(session, visit=visit, authority_code=mission.authority_code)
     _mission_after(mission, to_state, from_state, moment)
     event = ReviewEvent(
         visit_id=visit.id,

@@ -10,15 +10,19 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 import surveys
+from app.authorities.models import Authority
 from app.campaigns.models import Campaign
 from app.campaigns.repository import pinned_instruments
 from app.campaigns.service import withdraw_candidate
 from app.collection.models import Response
 from app.core.db import row_id
+from app.instruments.models import InstrumentVersion
 from app.instruments.service import load_published
 from app.missions.models import Mission, ReviewState, Visit
-from app.results.compute import ScoringInputs
-from app.results.inputs import gather_inputs
+from app.results.compute import RankRowData, ScoreRowData, ScoringInputs
+from app.results.inputs import gather_inputs, store_missing_visit_scores
+from app.results.service import run_scoring
+from app.results.visit_scores import scores_key, visit_scores
 from tests.factories.responses import add_responses
 from tests.factories.visits import add_visits
 
@@ -209,7 +213,10 @@ def test_visits_scored_in_a_worker_process_give_the_same_inputs(
 
     add_visits(registry, campaign=open_campaign, rng=np.random.default_rng(9))
     registry.commit()
+    stored = gather_inputs(registry, campaign=open_campaign)
+    _set_visit_scores(registry, open_campaign, None)  # as visits approved before they were
     inline = gather_inputs(registry, campaign=open_campaign)
+    _assert_same_visits(inline, stored)
     monkeypatch.setattr(inputs_module, "PARALLEL_VISITS", 1)
     worker = gather_inputs(registry, campaign=open_campaign)
     assert worker.inputs_sha256 == inline.inputs_sha256
@@ -217,3 +224,146 @@ def test_visits_scored_in_a_worker_process_give_the_same_inputs(
     assert worker.visits.items.keys() == inline.visits.items.keys()
     for key, values in inline.visits.items.items():
         np.testing.assert_array_equal(worker.visits.items[key], values)
+
+
+# --- stored visit scores ------------------------------------------------------------------
+
+
+def _approved_visits(session: Session, campaign: Campaign) -> list[tuple[Visit, Mission]]:
+    rows = session.exec(
+        select(Visit, Mission)
+        .join(Mission, col(Mission.id) == col(Visit.mission_id))
+        .where(Mission.campaign_id == campaign.id, Visit.review_state == ReviewState.approved)
+        .order_by(col(Visit.id))
+    ).all()
+    return [(visit, mission) for visit, mission in rows]
+
+
+def _set_visit_scores(
+    session: Session, campaign: Campaign, scores: bytes | None, key: str | None = None
+) -> None:
+    """Overwrite the stored scores of the campaign's approved visits (None: remove them)."""
+    table = Visit.__table__  # type: ignore[attr-defined]
+    ids = [visit.id for visit, _mission in _approved_visits(session, campaign)]
+    session.execute(
+        sa.update(table).where(table.c.id.in_(ids)).values(scores=scores, scores_key=key)
+    )
+    session.flush()
+    session.expire_all()
+
+
+def _assert_same_visits(one: ScoringInputs, other: ScoringInputs) -> None:
+    assert one.inputs_sha256 == other.inputs_sha256
+    assert one.visits.ids == other.visits.ids
+    np.testing.assert_array_equal(one.visits.candidate, other.visits.candidate)
+    np.testing.assert_array_equal(one.visits.channel, other.visits.channel)
+    np.testing.assert_array_equal(one.visits.score, other.visits.score)
+    np.testing.assert_array_equal(one.visits.knocked_out, other.visits.knocked_out)
+    for name in ("themes", "items"):
+        mine, theirs = getattr(one.visits, name), getattr(other.visits, name)
+        assert list(mine) == list(theirs)
+        for key, values in mine.items():
+            np.testing.assert_array_equal(values, theirs[key])
+
+
+def test_approval_stores_the_visit_scores_with_their_key(
+    open_campaign: Campaign, registry: Session
+) -> None:
+    add_visits(registry, campaign=open_campaign, rng=np.random.default_rng(11), codes=["69123"])
+    add_visits(
+        registry,
+        campaign=open_campaign,
+        rng=np.random.default_rng(12),
+        codes=["01001"],
+        review_state=ReviewState.received,
+    )
+    registry.commit()
+    approved = _approved_visits(registry, open_campaign)
+    assert approved
+    for visit, mission in approved:  # scored by the review service when it approved them
+        version = registry.get(InstrumentVersion, visit.instrument_version_id)
+        assert version is not None
+        departement = registry.get(Authority, mission.authority_code).departement  # type: ignore[union-attr]
+        subdivision = surveys.holiday_subdivision(departement)
+        assert visit.scores == visit_scores(
+            load_published(version), visit.answers, subdivision=subdivision
+        )
+        assert visit.scores_key == scores_key(
+            version_sha256=version.sha256,
+            content_sha256=visit.content_sha256,
+            subdivision=subdivision,
+        )
+    waiting = registry.exec(select(Visit).where(Visit.review_state == ReviewState.received)).all()
+    assert waiting and all(visit.scores is None for visit in waiting)
+
+
+def test_stored_visit_scores_are_read_and_the_rest_scored_from_the_answers(
+    open_campaign: Campaign, registry: Session
+) -> None:
+    add_visits(registry, campaign=open_campaign, rng=np.random.default_rng(13))
+    registry.commit()
+    stored = gather_inputs(registry, campaign=open_campaign)
+    assert len(stored.visits.ids) > 10
+
+    # Missing for some, stale for others (another content, another key): scored at read time,
+    # with the same numbers.
+    visits = [visit for visit, _mission in _approved_visits(registry, open_campaign)]
+    approved_scores = {visit.id: visit.scores for visit in visits}
+    assert all(approved_scores.values())
+    table = Visit.__table__  # type: ignore[attr-defined]
+    for visit in visits[::3]:
+        registry.execute(
+            sa.update(table).where(table.c.id == visit.id).values(scores=None, scores_key=None)
+        )
+    for visit in visits[1::3]:
+        registry.execute(
+            sa.update(table)
+            .where(table.c.id == visit.id)
+            .values(scores=b"\x00" * len(visit.scores or b""), scores_key="0" * 64)
+        )
+    registry.flush()
+    _assert_same_visits(gather_inputs(registry, campaign=open_campaign), stored)
+    _set_visit_scores(registry, open_campaign, None)
+    _assert_same_visits(gather_inputs(registry, campaign=open_campaign), stored)
+
+    # The backfill stores them again, as the approval did.
+    assert store_missing_visit_scores(registry, campaign_id=row_id(open_campaign)) == len(visits)
+    assert store_missing_visit_scores(registry, campaign_id=row_id(open_campaign)) == 0
+    registry.expire_all()
+    assert {v.id: v.scores for v, _m in _approved_visits(registry, open_campaign)} == (
+        approved_scores
+    )
+    _assert_same_visits(gather_inputs(registry, campaign=open_campaign), stored)
+
+    # A run reads what is stored while its key matches: a forged total is what it sees.
+    first = visits[0]
+    assert first.scores is not None
+    forged = np.frombuffer(first.scores, dtype="<f8").copy()
+    forged[0] = 100.0
+    registry.execute(sa.update(table).where(table.c.id == first.id).values(scores=forged.tobytes()))
+    registry.flush()
+    forged_inputs = gather_inputs(registry, campaign=open_campaign)
+    position = forged_inputs.visits.ids.index(first.id.hex)
+    assert forged_inputs.visits.score[position] == 100.0
+
+
+def test_a_run_gives_the_same_results_with_and_without_stored_visit_scores(
+    open_campaign: Campaign, registry: Session
+) -> None:
+    rng = np.random.default_rng(17)
+    add_responses(registry, campaign=open_campaign, rng=rng, per_candidate=(30, 40))
+    add_visits(registry, campaign=open_campaign, rng=rng)
+    registry.commit()
+
+    def preview() -> tuple[str, list[ScoreRowData], list[RankRowData]]:
+        result = run_scoring(
+            registry, campaign=open_campaign, actor=None, preview=True, n_draws=200
+        )
+        return result.inputs_sha256, result.score_rows, result.rank_rows
+
+    with_stored = preview()
+    _set_visit_scores(registry, open_campaign, None)
+    without = preview()
+    assert with_stored[0] == without[0]
+    assert with_stored[1] == without[1]
+    assert with_stored[2] == without[2]
