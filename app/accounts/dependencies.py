@@ -8,6 +8,7 @@ served (error pages); ``app.main.create_app`` registers it.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,15 +22,43 @@ from app.core.i18n import _
 from app.core.templating import LayoutUser, remember_layout_user
 
 SESSION_USER_KEY = "user_id"
+# A digest of the password hash the session was opened with: a new password, or a
+# deactivation (which erases it), ends every session opened before.
+SESSION_FINGERPRINT_KEY = "user_fp"
 
 
-def get_optional_user(request: Request, session: SessionDep) -> User | None:
+def session_fingerprint(user: User) -> str:
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:32]
+
+
+def sign_in(request: Request, user: User) -> None:
+    """Open a fresh session for ``user`` (no fixation of a session prepared by someone else)."""
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    request.session[SESSION_FINGERPRINT_KEY] = session_fingerprint(user)
+
+
+def _session_user(request: Request, session: Session) -> User | None:
+    """The active user this session was opened for, checked on every request."""
     user_id = request.session.get(SESSION_USER_KEY)
     if user_id is None:
         return None
     user = repository.get(session, int(user_id))
-    if user is None or not user.is_active:
+    if (
+        user is None
+        or not user.is_active
+        or user.password_hash is None
+        or request.session.get(SESSION_FINGERPRINT_KEY) != session_fingerprint(user)
+    ):
         request.session.pop(SESSION_USER_KEY, None)
+        request.session.pop(SESSION_FINGERPRINT_KEY, None)
+        return None
+    return user
+
+
+def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    user = _session_user(request, session)
+    if user is None:
         return None
     remember_layout_user(request, user)
     return user
@@ -42,8 +71,8 @@ def load_layout_user(request: Request) -> LayoutUser | None:
     if user_id is None:
         return None
     with Session(request.app.state.engine) as session:  # reads only
-        user = repository.get(session, int(user_id))
-        if user is None or not user.is_active:
+        user = _session_user(request, session)
+        if user is None:
             return None
         return remember_layout_user(request, user)
 

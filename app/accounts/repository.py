@@ -29,3 +29,13 @@ def get_invitation(session: Session, token_hash: str) -> AccountInvitation | Non
     return session.exec(
         select(AccountInvitation).where(col(AccountInvitation.token_hash) == token_hash)
     ).first()
+
+
+def count_active_admins(session: Session) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(User)
+            .where(col(User.role) == "admin", col(User.is_active).is_(True))
+        ).one()
+    )

@@ -10,12 +10,12 @@ from sqlmodel import Session
 
 from app.accounts import repository
 from app.accounts.models import AccountInvitation, Role, User
-from app.accounts.schemas import PasswordChoice, UserCreate
+from app.accounts.schemas import PasswordChoice, UserCreate, UserUpdate
 from app.audit.models import record_audit
 from app.authorities import repository as authorities_repository
 from app.core import ratelimit
 from app.core.db import row_id
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.security import hash_password, hash_token, keyed_hash, new_token, verify_password
 from app.core.timeutil import utcnow
@@ -104,6 +104,14 @@ def create_invitation(
     )
     session.add(invitation)
     session.flush()
+    record_audit(
+        session,
+        actor=created_by,
+        action="user.invite",
+        object_type="user",
+        object_id=user.id,
+        after={"expires_at": invitation.expires_at.isoformat()},
+    )
     return token
 
 
@@ -137,4 +145,111 @@ def create_admin(session: Session, *, email: str, display_name: str, password: s
     user = create_user(session, data=data, created_by=None)
     user.password_hash = hash_password(password)
     session.add(user)
+    return user
+
+
+def _snapshot(user: User) -> dict[str, object]:
+    return {
+        "display_name": user.display_name,
+        "role": user.role,
+        "authority_code": user.authority_code,
+        "is_active": user.is_active,
+    }
+
+
+def get_user(session: Session, *, user_id: int) -> User:
+    user = repository.get(session, user_id)
+    if user is None:
+        raise NotFound(_("No such user."))
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse (409) taking away the last active admin: nobody could manage the platform."""
+    if user.role == Role.admin and user.is_active and repository.count_active_admins(session) <= 1:
+        raise Conflict(
+            _(
+                "%(name)s is the last active organiser (admin): give the admin role to someone "
+                "else first."
+            )
+            % {"name": user.display_name},
+            field="role",
+        )
+
+
+def update_user(session: Session, *, user: User, data: UserUpdate, actor: User) -> User:
+    """Change an account's name, role and authority (audited)."""
+    if data.authority_code and authorities_repository.get(session, data.authority_code) is None:
+        raise InvalidInput(
+            _("No authority with code %(code)s.") % {"code": data.authority_code},
+            field="authority_code",
+        )
+    if data.role != Role.admin:
+        _keep_an_admin(session, user)
+    before = _snapshot(user)
+    user.display_name = data.display_name
+    user.role = data.role.value
+    user.authority_code = data.authority_code
+    session.add(user)
+    session.flush()
+    after = _snapshot(user)
+    if after != before:
+        record_audit(
+            session,
+            actor=actor,
+            action="user.update",
+            object_type="user",
+            object_id=user.id,
+            before=before,
+            after=after,
+        )
+    return user
+
+
+def deactivate_user(session: Session, *, user: User, actor: User) -> User:
+    """Close an account: its sessions end at the next request, it can no longer sign in.
+
+    The password is erased too, so a session cookie kept from before can never come back to
+    life (sessions carry a fingerprint of the password hash) and a reactivated account chooses
+    a new password through an invitation link.
+    """
+    if user.id == actor.id:
+        raise Forbidden(_("You cannot deactivate your own account."))
+    if not user.is_active:
+        raise Conflict(_("This account is already deactivated."))
+    _keep_an_admin(session, user)
+    before = _snapshot(user)
+    user.is_active = False
+    user.password_hash = None
+    session.add(user)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="user.deactivate",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=_snapshot(user),
+    )
+    return user
+
+
+def reactivate_user(session: Session, *, user: User, actor: User) -> User:
+    """Open a deactivated account again (its holder then chooses a new password)."""
+    if user.is_active:
+        raise Conflict(_("This account is already active."))
+    before = _snapshot(user)
+    user.is_active = True
+    session.add(user)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="user.reactivate",
+        object_type="user",
+        object_id=user.id,
+        before=before,
+        after=_snapshot(user),
+    )
     return user

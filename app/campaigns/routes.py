@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from app.accounts import repository as accounts_repository
 from app.accounts.dependencies import AdminUser, StaffUser
-from app.campaigns import planner, repository, service
+from app.campaigns import forms, planner, repository, service
 from app.campaigns.models import NEXT_STATE, Campaign, CampaignState
 from app.campaigns.schemas import CampaignCreate, CampaignPublic, TransitionRequest
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.forms import field_errors
-from app.core.i18n import _
+from app.core.i18n import _, get_locale
 from app.core.templating import flash, render
 from app.instruments import repository as instruments_repository
 
@@ -107,6 +109,30 @@ def campaign_page(
     return render(request, "campaigns/detail.html", _detail_context(session, campaign_id))
 
 
+@router.get("/campaigns/{campaign_id}/transition", name="campaign_transition_confirm")
+def campaign_transition_confirm(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
+    to_state: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """What the next step will do, in words, before the organiser takes it."""
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    next_state = NEXT_STATE.get(CampaignState(campaign.state))
+    if next_state is None or to_state != next_state.value:
+        return RedirectResponse(
+            request.url_for("campaign", campaign_id=campaign_id).path, status_code=303
+        )
+    context = {
+        "campaign": campaign,
+        "next_state": next_state,
+        "consequences": service.transition_consequences(campaign, next_state),
+        "blockers": service.transition_blockers(session, campaign=campaign, target=next_state),
+    }
+    return render(request, "campaigns/confirm_transition.html", context)
+
+
 @router.post("/campaigns/{campaign_id}/transition", name="campaign_transition")
 def campaign_transition(
     request: Request,
@@ -161,6 +187,51 @@ def _planner_context(
     }
 
 
+async def posted_form(request: Request) -> FormData:
+    """The posted fields, read before the (synchronous) route runs off the event loop."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+def _config_context(
+    session: SessionDep,
+    campaign: Campaign,
+    form: forms.ConfigForm,
+    *,
+    errors: dict[str, str] | None = None,
+    respondents_text: str = "",
+    import_text: str = "",
+    import_errors: list[str] | None = None,
+) -> dict[str, Any]:
+    counts, unplaced = forms.count_by_row(
+        form.categories, service.registered_profiles(session, campaign=campaign)
+    )
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "form": form,
+        "errors": errors or {},
+        "field_label": forms.field_label,
+        "error_anchor": forms.error_anchor,
+        "row_counts": counts,
+        "unplaced": unplaced,
+        "editable": service.config_editable(campaign),
+        "kinds": forms.kind_choices(),
+        "channels": forms.channel_choices(),
+        "missing_channel_choices": forms.missing_channel_choices(),
+        "publication_choices": forms.publication_choices(),
+        "import_text": import_text,
+        "import_errors": import_errors or [],
+    }
+    context.update(_planner_context(session, campaign, respondents_text))
+    return context
+
+
+def _saved_form(campaign: Campaign) -> forms.ConfigForm:
+    return forms.form_from_config(service.parse_config(campaign.config), locale=get_locale())
+
+
 @router.get("/campaigns/{campaign_id}/config", name="campaign_config")
 def campaign_config_page(
     request: Request,
@@ -170,9 +241,9 @@ def campaign_config_page(
     respondents: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
     campaign = service.get_campaign(session, campaign_id=campaign_id)
-    text = yaml.safe_dump(campaign.config, allow_unicode=True, sort_keys=False)
-    context = {"campaign": campaign, "text": text, "errors": []}
-    context.update(_planner_context(session, campaign, respondents))
+    context = _config_context(
+        session, campaign, _saved_form(campaign), respondents_text=respondents
+    )
     return render(request, "campaigns/config.html", context)
 
 
@@ -182,8 +253,40 @@ def campaign_config_submit(
     session: SessionDep,
     admin: AdminUser,
     campaign_id: int,
+    posted: PostedForm,
+) -> Response:
+    """Save the form; "add a category" and "recount" re-render it with the input, unsaved."""
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    parsed = forms.parse_form(posted)
+    if parsed.action != "save":
+        if parsed.action == "add_category" and len(parsed.form.categories) < forms.MAX_CATEGORIES:
+            parsed.form.categories.append(forms.CategoryRow())
+        context = _config_context(session, campaign, parsed.form)
+        return render(request, "campaigns/config.html", context)
+    errors = parsed.errors
+    if parsed.config is not None:
+        try:
+            service.save_config(session, campaign=campaign, config=parsed.config, actor=admin)
+        except InvalidInput as exc:
+            errors = {exc.field or "form": exc.message}
+    if errors or parsed.config is None:
+        context = _config_context(session, campaign, parsed.form, errors=errors)
+        return render(request, "campaigns/config.html", context, status_code=400)
+    flash(request, _("Configuration saved."))
+    return RedirectResponse(
+        request.url_for("campaign", campaign_id=campaign_id).path, status_code=303
+    )
+
+
+@router.post("/campaigns/{campaign_id}/config/import", name="campaign_config_import")
+def campaign_config_import(
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    campaign_id: int,
     config_text: Annotated[str, Form(max_length=100_000)] = "",
 ) -> Response:
+    """Replace the whole configuration with a YAML or JSON document (JSON is YAML too)."""
     campaign = service.get_campaign(session, campaign_id=campaign_id)
     try:
         raw = yaml.safe_load(config_text)
@@ -194,13 +297,41 @@ def campaign_config_submit(
         message = (
             exc.message if isinstance(exc, InvalidInput) else _("YAML syntax: %(e)s") % {"e": exc}
         )
-        context = {"campaign": campaign, "text": config_text, "errors": message.splitlines()}
-        context.update(_planner_context(session, campaign, ""))
+        context = _config_context(
+            session,
+            campaign,
+            _saved_form(campaign),
+            import_text=config_text,
+            import_errors=message.splitlines(),
+        )
         return render(request, "campaigns/config.html", context, status_code=400)
-    flash(request, _("Configuration saved."))
+    flash(request, _("Configuration imported."))
     return RedirectResponse(
         request.url_for("campaign", campaign_id=campaign_id).path, status_code=303
     )
+
+
+def _config_download(campaign: Campaign, text: str, extension: str, media_type: str) -> Response:
+    filename = f"configuration-{campaign.year}.{extension}"
+    return Response(
+        content=text.encode("utf-8"),
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/campaigns/{campaign_id}/config.yaml", name="campaign_config_yaml")
+def campaign_config_yaml(session: SessionDep, admin: AdminUser, campaign_id: int) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    text = yaml.safe_dump(campaign.config, allow_unicode=True, sort_keys=False)
+    return _config_download(campaign, text, "yaml", "application/yaml")
+
+
+@router.get("/campaigns/{campaign_id}/config.json", name="campaign_config_json")
+def campaign_config_json(session: SessionDep, admin: AdminUser, campaign_id: int) -> Response:
+    campaign = service.get_campaign(session, campaign_id=campaign_id)
+    text = json.dumps(campaign.config, ensure_ascii=False, indent=2) + "\n"
+    return _config_download(campaign, text, "json", "application/json")
 
 
 @router.post("/campaigns/{campaign_id}/candidates", name="candidate_register")

@@ -25,7 +25,7 @@ from app.campaigns.models import (
     Candidate,
     CandidateStatus,
 )
-from app.campaigns.schemas import CampaignConfig, CampaignCreate
+from app.campaigns.schemas import CampaignConfig, CampaignCreate, PublicationScope
 from app.core.db import row_id
 from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
@@ -51,6 +51,21 @@ def parse_config(raw: dict[str, Any]) -> CampaignConfig:
         return CampaignConfig.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc), field="config") from exc
+
+
+def registered_profiles(session: Session, *, campaign: Campaign) -> list[tuple[str, int]]:
+    """(kind, population) of each registered candidate: what a category's band would hold."""
+    return [
+        (authority.kind, authority.population)
+        for candidate, authority in repository.candidates_with_authorities(
+            session, row_id(campaign)
+        )
+        if candidate.status == CandidateStatus.registered
+    ]
+
+
+def config_editable(campaign: Campaign) -> bool:
+    return CampaignState(campaign.state) in CONFIG_EDITABLE_STATES
 
 
 def get_campaign(session: Session, *, campaign_id: int) -> Campaign:
@@ -103,6 +118,42 @@ def update_config(
             % {"state": campaign.state}
         )
     config = parse_config(raw)
+    return save_config(session, campaign=campaign, config=config, actor=actor)
+
+
+def save_config(
+    session: Session, *, campaign: Campaign, config: CampaignConfig, actor: User | None
+) -> CampaignConfig:
+    """Store a validated configuration and move registered candidates to their new category.
+
+    A candidate keeps exactly one category: if the new bands leave one without any, nothing
+    is saved and the error names them.
+    """
+    if CampaignState(campaign.state) not in CONFIG_EDITABLE_STATES:
+        raise Conflict(
+            _("The configuration is frozen once the campaign is %(state)s.")
+            % {"state": _(campaign.state)}
+        )
+    rows = repository.candidates_with_authorities(session, row_id(campaign))
+    moves: list[tuple[Candidate, str]] = []
+    homeless: list[str] = []
+    for candidate, authority in rows:
+        if candidate.status != CandidateStatus.registered:
+            continue
+        category = config.category_for(authority.kind, authority.population)
+        if category is None:
+            homeless.append(authority.name)
+        elif category.key != candidate.category:
+            moves.append((candidate, category.key))
+    if homeless:
+        raise InvalidInput(
+            _("No category would hold these registered candidates: %(names)s.")
+            % {"names": ", ".join(sorted(homeless)[:10])},
+            field="categories",
+        )
+    for candidate, key in moves:
+        candidate.category = key
+        session.add(candidate)
     before = campaign.config
     campaign.config = config.model_dump(mode="json")
     session.add(campaign)
@@ -148,6 +199,98 @@ def _guards_for(target: CampaignState) -> list[TransitionGuard]:
     return guards
 
 
+def _require_ready(session: Session, *, campaign: Campaign, target: CampaignState) -> None:
+    """Refuse (409) the move to ``target`` while the campaign is not ready for it."""
+    if target == CampaignState.open:
+        registered = sum(
+            repository.count_candidates_by_category(session, row_id(campaign)).values()
+        )
+        if registered == 0:
+            raise Conflict(_("Register at least one candidate before opening the campaign."))
+        missing = missing_instruments(session, campaign=campaign)
+        if missing:
+            raise Conflict(
+                _("Pin the instruments before opening the campaign: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
+    for guard in _guards_for(target):
+        guard(session, campaign)
+
+
+def transition_blockers(
+    session: Session, *, campaign: Campaign, target: CampaignState
+) -> list[str]:
+    """Why the move to ``target`` would be refused now (empty when it can be taken)."""
+    try:
+        _require_ready(session, campaign=campaign, target=target)
+    except Conflict as exc:
+        return [exc.message]
+    return []
+
+
+def transition_consequences(campaign: Campaign, target: CampaignState) -> list[str]:
+    """What moving to ``target`` does, in words, for the confirmation page."""
+    config = parse_config(campaign.config)
+    forward = _("The cycle only moves forward: this step cannot be undone.")
+    if target == CampaignState.open:
+        link = (
+            _("Only the single-use invitation links open the questionnaire (no public link).")
+            if config.invitations_only
+            else _(
+                "The questionnaire's public link and the QR posters start accepting answers "
+                "from citizens."
+            )
+        )
+        return [
+            link,
+            _("The pinned questionnaire and grid versions can no longer be changed."),
+            _(
+                "Candidates can still be registered and missions planned until collection "
+                "closes; the configuration can still be edited until scoring."
+            ),
+            forward,
+        ]
+    if target == CampaignState.closed:
+        return [
+            _("The questionnaire stops accepting answers, by the public link and by invitation."),
+            _(
+                "Candidates can no longer be registered or withdrawn, and missions can no "
+                "longer be planned or reassigned."
+            ),
+            _("Final scoring runs become possible."),
+            forward,
+        ]
+    if target == CampaignState.scored:
+        return [
+            _("The configuration is frozen: weights, categories and rules can no longer change."),
+            _("The jury workspace opens on the current scoring run."),
+            forward,
+        ]
+    if target == CampaignState.deliberated:
+        return [
+            _("The jury's signed decisions become final."),
+            _("No new scoring run can be made: it would change the scores under the decisions."),
+            forward,
+        ]
+    named = {
+        PublicationScope.all: _("every candidate is named"),
+        PublicationScope.laureates_and_top: _(
+            "the laureates and the first %(k)d of each category are named"
+        )
+        % {"k": config.publication.top_k},
+        PublicationScope.laureates: _("only the laureates are named; the others are counted"),
+    }[config.publication.scope]
+    return [
+        _(
+            "The laureates and national results appear on the public pages and in the open "
+            "data; as the configuration says, %(named)s."
+        )
+        % {"named": named},
+        _("Each candidate's scorecard becomes visible to its authority contacts."),
+        forward,
+    ]
+
+
 def transition(
     session: Session,
     *,
@@ -174,20 +317,7 @@ def transition(
                 "the next step is %(expected)s."
             ) % {"current": current.value, "target": target.value, "expected": expected.value}
         raise Conflict(message, field="to_state")
-    if target == CampaignState.open:
-        registered = sum(
-            repository.count_candidates_by_category(session, row_id(campaign)).values()
-        )
-        if registered == 0:
-            raise Conflict(_("Register at least one candidate before opening the campaign."))
-        missing = missing_instruments(session, campaign=campaign)
-        if missing:
-            raise Conflict(
-                _("Pin the instruments before opening the campaign: %(missing)s.")
-                % {"missing": ", ".join(missing)}
-            )
-    for guard in _guards_for(target):
-        guard(session, campaign)
+    _require_ready(session, campaign=campaign, target=target)
     record = CampaignTransition(
         campaign_id=row_id(campaign),
         from_state=current.value,

@@ -1,7 +1,8 @@
 """The jury's workspace: categories, a category's evidence and deliberation, a candidate's file.
 
 URL names: ``jury_home``, ``jury_category``, ``jury_candidate`` (pages); ``jury_president``,
-``jury_conflict_declare``, ``jury_vote``, ``jury_comment``, ``jury_sign`` (forms).
+``jury_conflict_declare``, ``jury_vote``, ``jury_comment``, ``jury_sign`` (forms); signing asks
+first on ``jury_sign_confirm``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, RequireRole
@@ -267,6 +268,62 @@ def jury_comment(
     )
 
 
+def _sign_confirmation(
+    request: Request,
+    session: SessionDep,
+    president: User,
+    campaign_id: int,
+    category: str,
+    laureate: str,
+    justification: str,
+) -> Response:
+    """The page that says what signing does, or the category page with the refusal."""
+    campaign = get_campaign(session, campaign_id=campaign_id)
+    try:
+        run, code, text = service.check_decision(
+            session,
+            campaign=campaign,
+            category=category,
+            president=president,
+            laureate=laureate,
+            justification=justification,
+        )
+    except InvalidInput as exc:
+        if exc.field == "code":
+            exc.field = "laureate"
+        form = {"laureate": laureate, "justification": justification}
+        return _refused(request, session, president, campaign_id, category, exc, form)
+    config = parse_config(campaign.config)
+    rank = results_repository.rank_row(session, run_id=row_id(run), code=code)
+    context = {
+        "campaign": campaign,
+        "run": run,
+        "category": category,
+        "category_label": views.category_labels(config).get(category, category),
+        "laureate": code,
+        "laureate_name": results_repository.authority_names(session, [code]).get(code, code),
+        "rank": rank,
+        "justification": text,
+    }
+    return render(request, "jury/sign_confirm.html", context)
+
+
+@router.get("/campaigns/{campaign_id}/jury/{category}/sign", name="jury_sign_confirm")
+def jury_sign_confirm(
+    request: Request,
+    session: SessionDep,
+    president: JurorOnly,
+    campaign_id: int,
+    category: str,
+    laureate: Annotated[str, Query(max_length=12)] = "",
+    justification: Annotated[str, Query(max_length=4000)] = "",
+) -> Response:
+    """Signing asks first: what the decision will say and that it cannot be undone."""
+    return _sign_confirmation(
+        request, session, president, campaign_id, category, laureate, justification
+    )
+
+
 @router.post("/campaigns/{campaign_id}/jury/{category}/sign", name="jury_sign")
 def jury_sign(
     request: Request,
@@ -276,7 +333,12 @@ def jury_sign(
     category: str,
     laureate: Annotated[str, Form(max_length=12)] = "",
     justification: Annotated[str, Form(max_length=4000)] = "",
+    confirmed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
+    if confirmed != "yes":  # not from the confirmation page: ask first, sign nothing
+        return _sign_confirmation(
+            request, session, president, campaign_id, category, laureate, justification
+        )
     campaign = get_campaign(session, campaign_id=campaign_id)
     try:
         service.sign_decision(

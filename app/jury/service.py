@@ -263,7 +263,7 @@ def justification_required(session: Session, run: ScoringRun, category: str, lau
     return len(top1) > 1 or laureate not in leaders
 
 
-def sign_decision(
+def check_decision(
     session: Session,
     *,
     campaign: Campaign,
@@ -271,7 +271,9 @@ def sign_decision(
     president: User,
     laureate: str,
     justification: str,
-) -> AwardDecision:
+) -> tuple[ScoringRun, str, str]:
+    """Everything signing checks, without signing: the run, the laureate's code and the
+    justification as they will be signed (the confirmation page shows them)."""
     _require_category(session, campaign, category)
     if (
         president.role != Role.jury
@@ -280,6 +282,8 @@ def sign_decision(
         raise Forbidden(_("Only the president of the jury signs the decisions."))
     run = _open_category(session, campaign, category)
     laureate = laureate.strip().upper()
+    if not laureate:
+        raise InvalidInput(_("Choose the laureate."), field="code")
     if repository.has_conflict(session, row_id(campaign), row_id(president), laureate):
         raise Forbidden(
             _("You declared a conflict of interest with %(code)s.") % {"code": laureate}
@@ -294,6 +298,26 @@ def sign_decision(
             ),
             field="justification",
         )
+    return run, laureate, justification
+
+
+def sign_decision(
+    session: Session,
+    *,
+    campaign: Campaign,
+    category: str,
+    president: User,
+    laureate: str,
+    justification: str,
+) -> AwardDecision:
+    run, laureate, justification = check_decision(
+        session,
+        campaign=campaign,
+        category=category,
+        president=president,
+        laureate=laureate,
+        justification=justification,
+    )
     decision = AwardDecision(
         campaign_id=row_id(campaign),
         run_id=row_id(run),

@@ -83,6 +83,20 @@ def missions_page(
     )
 
 
+@router.get("/campaigns/{campaign_id}/missions/regenerate", name="missions_regenerate_confirm")
+def missions_regenerate_confirm(
+    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int
+) -> Response:
+    """What a regeneration replaces and keeps, before the organiser confirms it."""
+    campaign = get_campaign(session, campaign_id=campaign_id)
+    total = repository.count_missions(session, campaign_id)
+    if not total or CampaignState(campaign.state) not in service.PLANNING_STATES:
+        return _back(request, campaign_id)
+    kept = len(repository.kept_missions(session, campaign_id))
+    context = {"campaign": campaign, "total": total, "kept": kept, "replaced": total - kept}
+    return render(request, "campaigns/confirm_missions.html", context)
+
+
 @router.post("/campaigns/{campaign_id}/missions/generate", name="missions_generate")
 def missions_generate(
     request: Request,

@@ -1,19 +1,25 @@
-"""The web button's scoring run: a ``running`` row, then a background thread that completes it.
+"""The web buttons' scoring runs: a ``running`` row, then a background thread that completes it.
 
 The request creates the row (:func:`start_run`) and its unit of work commits it; the thread
 (:func:`launch`, started once the row is committed) scores the campaign in its own unit of
 work and writes its progress in short transactions of their own, so the runs page can poll
 them. A failure is written on the run itself.
+
+A provisional preview of an open campaign runs the same way; its row (kind ``preview``) keeps
+only what the preview says (counts, hash, parameters): no score or rank row is stored, and
+the jury and the public never read it (they read the current *final* run).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.accounts.models import User
+from app.audit.models import record_audit
 from app.campaigns.models import Campaign
 from app.campaigns.service import parse_config
 from app.core.db import row_id, unit_of_work
@@ -33,9 +39,12 @@ WRITING_PERCENT = 92
 _JOBS: dict[int, threading.Thread] = {}
 
 
-def start_run(session: Session, *, campaign: Campaign, actor: User | None) -> ScoringRun:
-    """Create the ``running`` row a background job will complete (refused when one runs)."""
-    check_state(campaign, preview=False)
+def start_run(
+    session: Session, *, campaign: Campaign, actor: User | None, preview: bool = False
+) -> ScoringRun:
+    """Create the ``running`` row a background job will complete (refused when one runs, or
+    when the campaign's state does not allow this kind of run)."""
+    check_state(campaign, preview=preview)
     campaign_id = row_id(campaign)
     running = repository.running_run(session, campaign_id=campaign_id)
     if running is not None:
@@ -44,12 +53,12 @@ def start_run(session: Session, *, campaign: Campaign, actor: User | None) -> Sc
         if (thread is not None and thread.is_alive()) or age < STALE_AFTER_SECONDS:
             raise Conflict(_("A scoring run of this campaign is already in progress."))
         running.status = RunStatus.failed
-        running.error = "interrupted (no progress for an hour)"
+        running.error = _("Interrupted: no progress for an hour.")
         session.add(running)
     config = parse_config(campaign.config)
     run = ScoringRun(
         campaign_id=campaign_id,
-        kind=RunKind.final,
+        kind=RunKind.preview if preview else RunKind.final,
         status=RunStatus.running,
         progress=1,
         progress_message="queued",
@@ -87,11 +96,45 @@ def run_job(engine: Engine, run_id: int) -> None:
             campaign = session.get(Campaign, run.campaign_id)
             actor = session.get(User, run.created_by) if run.created_by else None
             assert campaign is not None
-            run_scoring(session, campaign=campaign, actor=actor, progress=progress, run=run)
+            if run.kind == RunKind.preview:
+                _complete_preview(
+                    session, run=run, campaign=campaign, actor=actor, progress=progress
+                )
+            else:
+                run_scoring(session, campaign=campaign, actor=actor, progress=progress, run=run)
     except Exception as exc:  # the job reports any failure on the run itself
         message = str(exc) or exc.__class__.__name__
         with unit_of_work(engine) as session:
             repository.mark_failed(session, run_id=run_id, error=message[:2000])
+
+
+def _complete_preview(
+    session: Session,
+    *,
+    run: ScoringRun,
+    campaign: Campaign,
+    actor: User | None,
+    progress: Callable[[int, str], None],
+) -> None:
+    """Compute the preview and keep on its row what it says; its rows are not stored."""
+    result = run_scoring(session, campaign=campaign, actor=actor, preview=True, progress=progress)
+    run.params = result.params
+    run.seed = result.seed
+    run.inputs_sha256 = result.inputs_sha256
+    run.summary = result.summary
+    run.status = RunStatus.complete
+    run.progress = 100
+    run.progress_message = "preview ready"
+    run.completed_at = utcnow()
+    session.add(run)
+    record_audit(
+        session,
+        actor=actor,
+        action="results.preview",
+        object_type="scoring_run",
+        object_id=run.id,
+        after={"campaign": run.campaign_id, "inputs_sha256": result.inputs_sha256},
+    )
 
 
 def launch(engine: Engine, run_id: int) -> threading.Thread:

@@ -7,13 +7,17 @@ import re
 from app.core.i18n import _
 from app.core.labels import N_
 from app.core.templating import templates
-from app.results.compute import NO_OVERALL
+from app.results.compute import MISSING_CHANNEL, NO_OVERALL
 
 # Precision flags on score rows: templates translate them with _(flag).
 FLAG_LABELS = [
     N_("insufficient_precision"),
     N_("fewer_than_5"),
-    N_("borrowed_variance"),
+    N_("borrowed_variance"),  # runs before the pooled channel variances
+    N_("national_pool"),
+    N_("previous_edition_pool"),
+    N_("between_candidate_variance"),
+    N_("imputed_channel"),
     N_("no_survey"),
     N_("no_mystery"),
 ]
@@ -41,6 +45,8 @@ def describe_ineligibility(code: str | None) -> str:
             )
         elif part == NO_OVERALL:
             described.append(_("no overall score with a standard error"))
+        elif part == MISSING_CHANNEL:
+            described.append(_("a weighted channel was not tested"))
         else:  # written by hand or by an older run: shown as it is
             described.append(_(part))
     return "; ".join(described)

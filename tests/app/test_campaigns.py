@@ -242,12 +242,12 @@ def test_campaign_form_errors_and_config_editor(registry: Session, client: TestC
     assert duplicate.status_code == 409
     campaign_path = created.headers["location"]
     invalid = client.post(
-        campaign_path + "/config",
+        campaign_path + "/config/import",
         data={"csrf_token": token, "config_text": "confidence_level: 2\n"},
     )
     assert invalid.status_code == 400 and "confidence_level" in invalid.text
     valid = client.post(
-        campaign_path + "/config",
+        campaign_path + "/config/import",
         data={"csrf_token": token, "config_text": "confidence_level: 0.9\nseed: 7\n"},
     )
     assert valid.status_code == 303

@@ -198,6 +198,8 @@ def login_en(client: TestClient, user: User) -> str:
 
 
 def _post(client: TestClient, token: str, path: str, **data: str):
+    if path.endswith("/sign"):  # signing asks first: these posts come from its confirmation page
+        data.setdefault("confirmed", "yes")
     return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
 
 

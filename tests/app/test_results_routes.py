@@ -119,7 +119,8 @@ def test_admin_button_runs_in_the_background_with_progress(
     client.cookies.set("lang", "en")
     page = client.get(f"/campaigns/{collected.id}/runs")
     assert page.status_code == 200
-    assert "barometre&nbsp;score&nbsp;2030&nbsp;--preview" in page.text  # open: no button, a hint
+    assert "Compute a provisional preview" in page.text  # open: the preview button, no command
+    assert "barometre" not in page.text
     refused = client.post(f"/campaigns/{collected.id}/runs", data={"csrf_token": token})
     assert refused.status_code == 409
     transition(registry, campaign=collected, to_state="closed", actor=None)
