@@ -28,7 +28,7 @@ __all__ = [
     "stack_components",
 ]
 
-VarianceModel = Literal["constant", "quasi_binomial"]
+VarianceModel = Literal["constant", "quasi_binomial", "two_part"]
 
 # Where the within-authority variance of a channel score comes from (``variance_source``).
 CATEGORY_POOL = "category_pool"  # the (category, channel) pool, at least ``min_pool_df`` df
@@ -39,6 +39,10 @@ IMPUTED = "imputed"  # no visit: the category's channel mean (impute_missing_cha
 NO_VARIANCE = "none"  # nothing to pool: SE unknown
 
 SCALE = 100.0
+HALF = SCALE / 2
+MIN_POWER_AUTHORITIES = 20  # replicated authorities per half needed to estimate the power
+POWER_RANGE = (0.5, 2.5)
+PSEUDO_TRIALS = 1.0  # Jeffreys: half a pseudo-success and half a pseudo-failure (SE level)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,12 +57,14 @@ class ChannelEstimates(Estimates):
     pools : pandas.DataFrame
         One row per (category, channel): ``visits`` (N), ``authorities`` (A), ``df``
         (N − A), ``residual_mean_square`` (s², the one-way ANOVA's), ``dispersion`` (s²
-        under the constant model, the quasi-binomial φ otherwise), then the ``source``
-        its authorities use and the ``used_dispersion`` / ``used_df`` it supplied. The
+        under the constant model, the quasi-binomial φ, or the two-part φ of the clean
+        visits), then the ``source`` its authorities use, the ``used_dispersion`` /
+        ``used_df`` it supplied, and under ``"two_part"`` the ``power`` p and the
+        ``knockout_rate`` r (NaN otherwise). The
         rows with ``category`` None are the channels' national pools: stored, they are
         next edition's ``previous_pools`` (channel → (dispersion, df)).
     variance_model : str
-        ``"constant"`` or ``"quasi_binomial"``.
+        ``"two_part"``, ``"quasi_binomial"`` or ``"constant"``.
     """
 
     variance_source: np.ndarray
@@ -100,6 +106,96 @@ def _dispersion(sum_sq: np.ndarray, k: np.ndarray, mean: np.ndarray) -> float:
     return float(optimize.brentq(excess, 0.0, 1.0, xtol=1e-14, rtol=1e-14))
 
 
+def _unbiased_level(sum_sq: np.ndarray, k: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Unbiased estimate of v = μ(100 − μ)/2500 from k visits: [ȳ(100 − ȳ) + s²/k]/2500.
+
+    E[ȳ(100 − ȳ)] = μ(100 − μ) − Var(ȳ) for any distribution and E[s²/k] = Var(ȳ); the
+    correction also removes most of the dependence between ȳ(100 − ȳ) and the authority's own
+    sum of squares (two visits at 100 give v = 0 and SS = 0 together).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(k >= 2, sum_sq / (k * (k - 1)), 0.0)
+        return np.clip(mean * (SCALE - mean) + own, 0.0, None) / (HALF * HALF)
+
+
+def _power(sum_sq: np.ndarray, k: np.ndarray, mean: np.ndarray, proxy: np.ndarray) -> float:
+    """Power p of the variance function Var = φ·v(μ)^p, v = μ(100 − μ)/2500, of clean visits.
+
+    The replicated authorities (k ≥ 2) are split into two halves and p solves the two
+    moment equations Σ SS_i = φ Σ (k_i − 1)·v̂_i^p, one per half, for a common φ (a
+    two-group method of moments for a variance function: Davidian & Carroll 1987,
+    doi:10.1080/01621459.1987.10478550), v̂ the unbiased level of :func:`_unbiased_level`.
+    The split must not use the channel's own visits: authorities sorted by their own ȳ put
+    the pairs that happen to agree at 100 in one half, which steepens p (1.7–2.4 instead of
+    the true 1.1–1.3 in simulation). They are split instead by ``proxy``, v read at the mean
+    of the authority's *other* channels, whose visits are independent of this channel's
+    within-authority errors (an instrument). p = 1 (quasi-binomial) when fewer than
+    ``MIN_POWER_AUTHORITIES`` authorities fall in either half; the root is bounded to
+    ``POWER_RANGE``.
+    """
+    level = _unbiased_level(sum_sq, k, mean)
+    usable = (k >= 2) & np.isfinite(proxy)
+    if usable.sum() < 2 * MIN_POWER_AUTHORITIES:
+        return 1.0
+    ss, dof, v, split = sum_sq[usable], k[usable] - 1, level[usable], proxy[usable]
+    low = split <= np.median(split)
+    if low.sum() < MIN_POWER_AUTHORITIES or (~low).sum() < MIN_POWER_AUTHORITIES:
+        return 1.0
+    if ss[low].sum() <= 0 or ss[~low].sum() <= 0 or not (v[low] > 0).any():
+        return 1.0
+
+    def gap(p: float) -> float:
+        phi_low = ss[low].sum() / np.sum(dof[low] * v[low] ** p)
+        phi_high = ss[~low].sum() / np.sum(dof[~low] * v[~low] ** p)
+        return float(np.log(phi_low) - np.log(phi_high))
+
+    lower, upper = POWER_RANGE
+    if gap(lower) * gap(upper) > 0:
+        return lower if abs(gap(lower)) < abs(gap(upper)) else upper
+    return float(optimize.brentq(gap, lower, upper, xtol=1e-10))
+
+
+def _power_dispersion(sum_sq: np.ndarray, k: np.ndarray, mean: np.ndarray, power: float) -> float:
+    """φ of Var = φ·[μ(100 − μ)/2500]^p by the pooled moment Σ SS_i = φ Σ (k_i − 1)·v_i^p."""
+    replicated = k >= 2
+    if not replicated.any():
+        return float("nan")
+    level = _unbiased_level(sum_sq, k, mean)[replicated]
+    weight = float(np.sum((k[replicated] - 1) * level**power))
+    total = float(sum_sq[replicated].sum())
+    if weight <= 0:
+        return 0.0 if total <= 0 else float("nan")
+    return total / weight
+
+
+def _score_interval(
+    mean: np.ndarray, scale2: np.ndarray, bias2: np.ndarray, power: np.ndarray, quantile: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """{μ in [0, 100] : (ȳ − μ)² ≤ t²·(scale2·[μ(100 − μ)/2500]^p + bias2)}, by bisection.
+
+    The test-inversion ("score") interval of Wilson (1927, doi:10.1080/01621459.1927.10502953)
+    for a variance that depends on the mean: the variance is read at each hypothesised μ, not
+    at ȳ, so a high draw does not shrink its own interval. The set is an interval containing
+    ȳ; 60 halvings locate each end to 100·2⁻⁶⁰.
+    """
+
+    def inside(mu: np.ndarray) -> np.ndarray:
+        v = np.clip(mu * (SCALE - mu), 0.0, None) / (HALF * HALF)
+        return (mean - mu) ** 2 <= quantile**2 * (scale2 * v**power + bias2)
+
+    ends = []
+    for edge in (0.0, SCALE):
+        inner, outer = mean.copy(), np.full_like(mean, edge)
+        reaches = inside(outer)
+        for _ in range(60):
+            middle = (inner + outer) / 2
+            ok = inside(middle)
+            inner = np.where(ok, middle, inner)
+            outer = np.where(ok, outer, middle)
+        ends.append(np.where(reaches, edge, inner))
+    return ends[0], ends[1]
+
+
 def _variance_level(
     mean: np.ndarray, k: np.ndarray, pool: np.ndarray, n_pools: int, within: np.ndarray
 ) -> np.ndarray:
@@ -129,9 +225,10 @@ def channel_scores(
     category: Any,
     *,
     level: float = 0.95,
-    variance_model: VarianceModel = "quasi_binomial",
+    variance_model: VarianceModel = "two_part",
     min_pool_df: int = 5,
     previous_pools: Mapping[Any, tuple[float, float]] | None = None,
+    knocked_out: Any = None,
 ) -> ChannelEstimates:
     """Per-authority, per-channel mean of approved visit scores, SE from a pooled variance.
 
@@ -143,22 +240,30 @@ def channel_scores(
         Labels of each visit; an authority belongs to one category.
     level : float
         Confidence level of the t intervals.
-    variance_model : {"constant", "quasi_binomial"}
-        ``"quasi_binomial"`` (default): Var(visit) = φ·μ(100 − μ), φ pooled (see Notes).
-        ``"constant"``: every visit of a pool has the variance s²_pool (SE √(s²_pool/k)).
+    variance_model : {"two_part", "quasi_binomial", "constant"}
+        ``"two_part"`` (default): knock-outs apart, a power variance function of the clean
+        visits and a score interval (see Notes). ``"quasi_binomial"``: Var(visit) =
+        φ·μ(100 − μ), φ pooled, read at a shrunk level. ``"constant"``: every visit of a pool
+        has the variance s²_pool (SE √(s²_pool/k)).
     min_pool_df : int
         A (category, channel) pool on fewer df borrows the channel's national pool.
     previous_pools : mapping channel → (dispersion, df), optional
         The previous edition's national pool of each channel, in the terms of
         ``variance_model`` (s² or φ), used when a channel has no replicate at all.
+    knocked_out : bool array (n_visits,), optional
+        Which visits a failed knock-out item set to 0 (``"two_part"`` only; None: no visit
+        is treated as knocked out).
 
     Returns
     -------
     ChannelEstimates
         Domains a MultiIndex ``(authority, channel)``; ``n`` = ``n_eff`` = k.
-        ``estimate`` = ȳ; ``se`` = √(φ·μ̃(100 − μ̃) / k), or √(s²_pool / k) under the
-        constant model; ``df`` = the pool's N − A; t interval
-        (not cut to 0–100: the caller marks a cut). ``variance_source`` and ``pools``
+        ``estimate`` = ȳ; ``df`` = the pool's N − A (of the clean visits under
+        ``"two_part"``). ``"two_part"``: the score interval of the Notes, ``se`` its
+        root mean squared error at Jeffreys' level (what combinations add); otherwise
+        ``se`` = √(φ·μ̃(100 − μ̃) / k) or √(s²_pool / k) and the t interval ȳ ± t·se.
+        A t interval is not cut to 0–100 (the caller marks a cut); a score interval lies in
+        0–100 by construction. ``variance_source`` and ``pools``
         say where each variance comes from.
 
     Notes
@@ -179,31 +284,79 @@ def channel_scores(
     shrinks near the top. The quasi-binomial option reads the variance at an
     empirically-Bayes-shrunk level μ̃ (never 100 unless every score is) with a φ pooled by
     moments (Wedderburn 1974, doi:10.1093/biomet/61.3.439); where μ̃ is 0 or 100 (a lone
-    authority in its pool) the same pool's constant s² is used instead. Simulated coverage of 95 %
-    intervals, 35-candidate categories with grid steps, ceilings and knock-outs
-    (``tests/scoring/test_scoring_mystery_pool.py``), top fifth / bottom fifth:
+    authority in its pool) the same pool's constant s² is used instead. Shrinking toward
+    the pool's mean is what fails at both ends: it overstates the leaders' variance and
+    understates the laggards'.
 
-    =====  ====================  ====================  ====================
-    k      constant, mean ≈ 66   quasi-binomial, ≈ 66  ceilings, mean ≈ 85
-    =====  ====================  ====================  ====================
-    1      98.1 / 93.3           98.2 / 93.3           98.9 / 88.1 (c. 99.1 / 81.9)
-    2      98.2 / 93.0           98.0 / 94.0           99.3 / 90.6 (c. 99.2 / 84.6)
-    3      98.4 / 91.6           97.6 / 93.7           99.4 / 90.7 (c. 99.4 / 84.8)
-    4      98.2 / 92.1           96.9 / 93.9           98.9 / 92.3 (c. 99.1 / 84.6)
-    =====  ====================  ====================  ====================
+    **The two-part rule (default).** A visit is Y = (1 − J)·X: J = 1 when a knock-out
+    zeroes it (rate r, rare: 0.2–2 %), X the clean score. Pooled over the clean visits
+    only, Var(X) = φ·v(μ)^p with v = μ(100 − μ)/2500: the power p from a two-group method
+    of moments over all channels with an instrument for the level (:func:`_power`; p = 1
+    without one), φ of each (category, channel) by the pooled moment
+    (:func:`_power_dispersion`), on the clean N − A df; r is the pool's knock-out share.
+    Given the authority's own knock-out count j of k, ȳ = (k − j)/k·x̄ has the conditional
+    variance (k − j)·Var(X)/k² and the conditional bias m·(r − j/k) (m the clean mean,
+    estimated by x̄, by the pool's clean mean when j = k); averaged over j, variance plus
+    squared bias is exactly the mixture variance [(1 − r)·Var(X) + r(1 − r)·m²]/k. The
+    interval keeps ȳ (METHODOLOGY.md step 4) and inverts the test: all μ in 0–100 with
+    (ȳ − μ)² ≤ t²·[(k − j)·φ·v(μ)^p/k² + b̂²] (Wilson 1927's score interval for a variance
+    that depends on the mean; :func:`_score_interval`), so a run of 100s still gets a lower
+    bound below 100 and a high draw does not narrow its own interval. The SE that the
+    mystery component and the overall score add is the same root mean squared error read
+    at Jeffreys' level (k·ȳ + φ/2500·50)/(k + φ/2500): half a pseudo-success and half a
+    pseudo-failure, a visit being worth 2500/φ binomial trials at mid-scale (the Jeffreys
+    prior of Brown, Cai & DasGupta 2001; Agresti & Coull 1998 read a Wald variance at a
+    shrunk centre in the same way). Laplace's level (one pseudo-success and one
+    pseudo-failure) gave 97.9 / 94.0 (mystery) and 96.7 / 94.2 (overall): the leaders'
+    mystery component over-covered.
 
-    (last column: quasi-binomial, constant in brackets; 300 categories × 35 candidates per
-    cell; k = 1 with 10 replicated candidates of 35.) The quasi-binomial rule is the
-    default: it holds the bottom fifth in 93–97 % at AFNOR-like levels where the constant
-    pool falls to 92 %, and loses far less than it when scores pile up at 100 (88–92 %
-    against 82–85 %). Neither rule brings the top fifth under 97 %: near the ceiling the
-    scores are discrete (most visits exactly 100), so any interval that does not collapse
-    to a point at 100 over-covers there; both err on the leaders' side by the same amount.
+    Coverage of 95 % intervals through ``app.results.compute`` (``tests/app/
+    test_results_coverage.py``'s editions: 35-candidate categories, design 2/3/2/1/1/1
+    with 10 replicated single tests per category and a fourth call for a third; grids with
+    ceilings, steps and knock-outs; 60 editions × 8 categories for channels, 40 for the
+    rest; Monte-Carlo SE in brackets), top fifth / bottom fifth:
+
+    ===============  ===========================  ===========================
+    interval         quasi-binomial (before)      two-part (default)
+    ===============  ===========================  ===========================
+    channel k = 1    97.2 / 93.1                  95.6 / 96.3 (0.2 / 0.2)
+    channel k = 2    97.8 / 94.2                  94.6 / 94.6 (0.2 / 0.2)
+    channel k = 3    99.2 / 91.1                  91.7 / 95.1 (0.6 / 0.5)
+    channel k = 4    99.0 / 92.7                  92.3 / 94.7 (0.9 / 0.7)
+    mystery          98.5 / 93.3                  96.5 / 93.6 (0.4 / 0.5)
+    overall          97.8 / 93.5                  95.6 / 93.1 (0.4 / 0.5)
+    survey           94.3 / 94.5                  94.7 / 95.0 (0.5 / 0.5)
+    ===============  ===========================  ===========================
+
+    (quasi-binomial column: 12 editions.) With one channel only there is no instrument and
+    p = 1 (``tests/scoring/test_scoring_mystery_pool.py``, 300 categories, k = 1–4): at
+    mean ≈ 66, 95.9/95.5, 97.7/94.3, 97.2/94.0, 97.4/94.5 (quasi-binomial 98.2/93.3,
+    98.0/94.0, 97.6/93.7, 96.9/93.9); at mean ≈ 84, 96.8/93.8, 97.4/94.1, 97.9/94.2,
+    98.0/93.4 (quasi-binomial 98.4/89.7, 99.0/91.0, 99.0/92.0, 98.5/92.0): without the
+    power the leaders over-cover by up to 3 points, as before, and the bottom holds.
+    Through compute, every cell is in 93–97 % but two, both the telephone's leaders at k =
+    3–4 (true scores ≈ 95, three visits in ten at 100): they under-cover because a single
+    poor visit is likelier than the normal approximation of the score test allows (the clean
+    scores' left tail is long near the ceiling: the misses are upper bounds below the truth,
+    not knock-outs). Reading the variance at the shrunk level on the upper side as well (the
+    union with the Wald interval) moves those cells to 98–99.7 %, and a constant
+    quasi-binomial p = 1 to 98.4 / 99.0: no variance read at a single level holds them; a
+    model of the share of perfect visits would be the next step. The bottom fifth of the
+    overall score (93.1) sits at the band's edge.
 
     References
     ----------
+    Agresti, A., & Coull, B. A. (1998). Approximate is better than "exact" for interval
+    estimation of binomial proportions. The American Statistician 52, 119–126.
+    doi:10.1080/00031305.1998.10480550.
+    Brown, L. D., Cai, T. T., & DasGupta, A. (2001). Interval estimation for a binomial
+    proportion. Statistical Science 16, 101–133. doi:10.1214/ss/1009213286.
+    Davidian, M., & Carroll, R. J. (1987). Variance function estimation. JASA 82,
+    1079–1091. doi:10.1080/01621459.1987.10478550.
     Welch, B. L. (1947). The generalization of "Student's" problem when several different
     population variances are involved. Biometrika 34, 28–35. doi:10.2307/2332510.
+    Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+    inference. JASA 22, 209–212. doi:10.1080/01621459.1927.10502953.
     """
     score = np.asarray(visit_score, dtype=float)
     authority = np.asarray(authority)
@@ -211,14 +364,21 @@ def channel_scores(
     category = np.asarray(category)
     if not (len(score) == len(authority) == len(channel) == len(category)):
         raise ValueError("visit_score, authority, channel and category must align")
-    if variance_model not in ("constant", "quasi_binomial"):
+    if variance_model not in ("constant", "quasi_binomial", "two_part"):
         raise ValueError(f"unknown variance_model {variance_model!r}")
+    if knocked_out is None:
+        knocked = np.zeros(len(score), dtype=bool)
+    else:
+        knocked = np.asarray(knocked_out, dtype=bool)
+        if len(knocked) != len(score):
+            raise ValueError("knocked_out must align with visit_score")
     keep = ~np.isnan(score)
-    score, authority, channel, category = (
+    score, authority, channel, category, knocked = (
         score[keep],
         authority[keep],
         channel[keep],
         category[keep],
+        knocked[keep],
     )
     auth_code, auth_labels = factorize(authority)
     chan_code, chan_labels = factorize(channel)
@@ -252,7 +412,47 @@ def channel_scores(
     with np.errstate(divide="ignore", invalid="ignore"):
         pool_s2 = np.where(pool_df > 0, pool_ss / pool_df, np.nan)
         nat_s2 = np.where(nat_df > 0, nat_ss / nat_df, np.nan)
-    if variance_model == "quasi_binomial":
+    if variance_model == "two_part":
+        # Knock-outs apart: the variance function of the visits that were not knocked out.
+        clean = ~knocked
+        k_clean = np.bincount(pair, weights=clean.astype(float), minlength=n_pair)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_clean = np.bincount(pair, weights=score * clean, minlength=n_pair) / k_clean
+        sum_sq_clean = np.bincount(
+            pair, weights=clean * (score - np.nan_to_num(mean_clean)[pair]) ** 2, minlength=n_pair
+        )
+        # The instrument of _power: v at the mean of the authority's other channels.
+        n_auth = len(auth_labels)
+        channels_of = np.bincount(pair_auth, minlength=n_auth).astype(float)
+        total_of = np.bincount(pair_auth, weights=mean, minlength=n_auth)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            others = (total_of[pair_auth] - mean) / (channels_of[pair_auth] - 1)
+        proxy = others * (SCALE - others)
+        power = np.full(n_chan, _power(sum_sq_clean, k_clean, mean_clean, proxy))
+        pool_disp = np.array([_power_dispersion(sum_sq_clean[pool == p], k_clean[pool == p],
+                              mean_clean[pool == p], power[pool_chan[p]])
+                              for p in range(n_pools)])  # fmt: skip
+        nat_disp = np.array([_power_dispersion(sum_sq_clean[pair_chan == c],
+                             k_clean[pair_chan == c], mean_clean[pair_chan == c], power[c])
+                             for c in range(n_chan)])  # fmt: skip
+        clean_df = np.maximum(k_clean - 1.0, 0.0)
+        pool_clean_df = np.bincount(pool, weights=clean_df, minlength=n_pools)
+        nat_clean_df = np.bincount(pair_chan, weights=clean_df, minlength=n_chan)
+        pool_rate = np.bincount(pool, weights=k - k_clean, minlength=n_pools) / pool_visits
+        nat_visits = np.bincount(pair_chan, weights=k, minlength=n_chan)
+        nat_rate = np.bincount(pair_chan, weights=k - k_clean, minlength=n_chan) / nat_visits
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pool_clean_mean = np.bincount(
+                pool, weights=np.nan_to_num(mean_clean) * k_clean, minlength=n_pools
+            ) / np.bincount(pool, weights=k_clean, minlength=n_pools)
+            nat_clean_mean = np.bincount(
+                pair_chan, weights=np.nan_to_num(mean_clean) * k_clean, minlength=n_chan
+            ) / np.bincount(pair_chan, weights=k_clean, minlength=n_chan)
+        # A category whose visits of a channel were all knocked out: the channel's clean mean.
+        pool_clean_mean = np.where(
+            np.isfinite(pool_clean_mean), pool_clean_mean, nat_clean_mean[pool_chan]
+        )
+    elif variance_model == "quasi_binomial":
         pool_disp = np.array([_dispersion(sum_sq[pool == p], k[pool == p], mean[pool == p])
                               for p in range(n_pools)])  # fmt: skip
         nat_disp = np.array([_dispersion(sum_sq[pair_chan == c], k[pair_chan == c],
@@ -277,6 +477,7 @@ def channel_scores(
     used_df = np.full(n_pools, np.nan)
     used_s2 = np.full(n_pools, np.nan)  # the same source's constant variance
     constant_fallback = np.zeros(n_pools, dtype=bool)  # a plain variance whatever the model
+    from_national = np.zeros(n_pools, dtype=bool)
     for p in range(n_pools):
         c = pool_chan[p]
         if pool_df[p] >= min_pool_df:
@@ -285,6 +486,7 @@ def channel_scores(
         elif nat_df[c] > pool_df[p]:
             source[p], used_disp[p], used_df[p] = NATIONAL_POOL, nat_disp[c], nat_df[c]
             used_s2[p] = nat_s2[c]
+            from_national[p] = True
         elif pool_df[p] > 0:
             source[p], used_disp[p], used_df[p] = CATEGORY_POOL, pool_disp[p], pool_df[p]
             used_s2[p] = pool_s2[p]
@@ -299,7 +501,42 @@ def channel_scores(
             )
             constant_fallback[p] = True
 
-    if variance_model == "quasi_binomial":
+    bounds: tuple[np.ndarray, np.ndarray] | None = None
+    if variance_model != "two_part":
+        power, pool_rate, nat_rate = (np.full(n_chan, np.nan), np.full(n_pools, np.nan),
+                                      np.full(n_chan, np.nan))  # fmt: skip
+        nat_clean_df = nat_df
+    if variance_model == "two_part":
+        # Per pool: the knock-out rate r and the df of the clean visits it was pooled on.
+        rate = np.where(from_national, nat_rate[pool_chan], pool_rate)
+        clean_dof = np.where(from_national, nat_clean_df[pool_chan], pool_clean_df)
+        pooled = np.isin(source, [CATEGORY_POOL, NATIONAL_POOL])
+        used_df = np.where(pooled, clean_dof, used_df)
+        knocked_share = (k - k_clean) / k
+        level_clean = np.where(k_clean > 0, mean_clean, pool_clean_mean[pool])
+        bias2 = (level_clean * (rate[pool] - knocked_share)) ** 2
+        # Every visit knocked out: no clean part, the bias term alone.
+        scale2 = np.where(k_clean > 0, k_clean * used_disp[pool] / k**2, 0.0)
+        exponent = power[pair_chan]
+        df = used_df[pool]
+        quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
+        fallback = constant_fallback[pool]
+        low, high = _score_interval(
+            mean, np.where(fallback, 0.0, scale2), bias2, exponent, np.nan_to_num(quantile)
+        )
+        # The SE that combinations use is read at Jeffreys' level: half a pseudo-success and
+        # half a pseudo-failure, a visit being worth 2500/φ trials at mid-scale.
+        prior = PSEUDO_TRIALS * used_disp[pool] / (HALF * HALF)
+        centre = (k * mean + prior * HALF) / (k + prior)
+        visit_level = np.clip(centre * (SCALE - centre), 0.0, None) / (HALF * HALF)
+        se = np.sqrt(scale2 * visit_level**exponent + bias2)
+        se = np.where(fallback, np.sqrt(used_disp[pool] / k), se)
+        unknown = ~np.isfinite(se) | ~np.isfinite(quantile)
+        se = np.where(unknown, np.nan, se)
+        low = np.where(fallback, mean - quantile * se, np.where(unknown, np.nan, low))
+        high = np.where(fallback, mean + quantile * se, np.where(unknown, np.nan, high))
+        bounds = (low, high)
+    elif variance_model == "quasi_binomial":
         # The level is shrunk toward the pool's mean with the constant within variance.
         within = np.where(np.isfinite(pool_s2), pool_s2, nat_s2[pool_chan])
         within = np.where(np.isfinite(within), within, between_s2)
@@ -313,9 +550,11 @@ def channel_scores(
         visit_var = np.where(degenerate, used_s2[pool], visit_var)
     else:
         visit_var = used_disp[pool]
-    se = np.sqrt(visit_var / k)
-    df = used_df[pool]
-    quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
+    if bounds is None:
+        se = np.sqrt(visit_var / k)
+        df = used_df[pool]
+        quantile = t_quantile(level, np.nan_to_num(df, nan=0.0))
+        bounds = (mean - quantile * se, mean + quantile * se)
     domains = pd.MultiIndex.from_arrays(
         [auth_labels[pair_auth], chan_labels[pair_chan]], names=["authority", "channel"]
     )
@@ -331,6 +570,8 @@ def channel_scores(
             "source": source,
             "used_dispersion": used_disp,
             "used_df": used_df,
+            "power": power[pool_chan],
+            "knockout_rate": pool_rate,
         }
     )
     national = pd.DataFrame(
@@ -344,7 +585,9 @@ def channel_scores(
             "dispersion": nat_disp,
             "source": NATIONAL_POOL,
             "used_dispersion": nat_disp,
-            "used_df": nat_df,
+            "used_df": nat_clean_df if variance_model == "two_part" else nat_df,
+            "power": power,
+            "knockout_rate": nat_rate,
         }
     )
     return ChannelEstimates(
@@ -352,14 +595,20 @@ def channel_scores(
         estimate=mean,
         se=se,
         df=df,
-        ci_low=mean - quantile * se,
-        ci_high=mean + quantile * se,
+        ci_low=bounds[0],
+        ci_high=bounds[1],
         n=k,
         n_eff=k,
         level=level,
         method=(
             "channel mean of visits; SE sqrt(s2_pool/k), s2_pool the one-way ANOVA residual "
-            f"mean square of its category and channel on N - A df ({variance_model} model); "
+            f"mean square of its category and channel on N - A df ({variance_model} model"
+            + (
+                ": knock-outs apart, power variance of clean visits, score interval"
+                if variance_model == "two_part"
+                else ""
+            )
+            + "); "
             f"national pool under {min_pool_df} df, then previous edition, then the spread "
             "across candidates"
         ),

@@ -522,6 +522,7 @@ def _mystery(inputs: ScoringInputs, level: float) -> MysteryScores:
         level=level,
         min_pool_df=MIN_POOLED_DF,
         previous_pools=inputs.previous_pools,
+        knocked_out=visits.knocked_out,
     )
     rows = _rows_from(channels, codes=codes, level=ScoreLevel.channel, key=str, respondents=False)
     channel_weights = {

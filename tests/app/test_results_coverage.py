@@ -8,7 +8,8 @@ channels, and a fourth telephone call for a third of the candidates so that k = 
 Visits come from grids with graded items, ceilings at 100 and knock-outs at 0
 (:func:`tests.scoring.test_scoring_mystery_pool.simulate_visit_scores`); respondents, 30 to
 100 per candidate, answer five Likert items (0/25/…/100) from candidate-specific
-distributions.
+distributions. Knock-outs are flagged (``VisitTable.knocked_out``) as a scoring run flags
+them, so the default two-part channel rule sees them.
 """
 
 from __future__ import annotations
@@ -115,13 +116,19 @@ def _fifths(values: np.ndarray, hits: np.ndarray, groups: np.ndarray, into: dict
         into[(name, "top")] += list(hits[ordered[-fifth:]])
 
 
-@pytest.fixture(scope="module")
-def simulated() -> tuple[dict, list[bool]]:
+def measure(
+    runs: int = RUNS, seed: int = 20250612, *, first_run: int = 0
+) -> tuple[dict[tuple[str, str], list[bool]], list[bool]]:
+    """Hits of every interval (by level and fifth) and rank-set coverage, ``runs`` editions.
+
+    Runs ``first_run`` .. ``first_run + runs − 1`` of the seeded stream; the study script
+    (``tests/scoring/coverage_rules_study.py --compute``) calls it for longer runs.
+    """
     config = CampaignConfig()
-    rng = np.random.default_rng(20250612)
+    rng = np.random.default_rng([seed, first_run])
     hits: dict[tuple[str, str], list[bool]] = defaultdict(list)
     rank_sets_covered: list[bool] = []
-    for run in range(RUNS):
+    for run in range(first_run, first_run + runs):
         inputs, truth, survey_truth, mystery_truth, overall_truth = _edition(rng, config, run)
         result = compute(inputs, seed=run, n_draws=2_000)
         category_of = np.asarray(inputs.categories, dtype=object)
@@ -160,14 +167,23 @@ def simulated() -> tuple[dict, list[bool]]:
                     for r, rank in zip(ranked, true_rank, strict=True)
                 )
             )
+    return dict(hits), rank_sets_covered
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[dict, list[bool]]:
+    hits, rank_sets_covered = measure()
     return {key: float(np.mean(value)) for key, value in hits.items()}, rank_sets_covered
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 2026-12: top fifth over-covers (channels 97.2-99.2 %, mystery 98.5 %, "
-    "overall 97.8 %: discrete scores at the ceiling) and the bottom fifth of k = 3-4 "
-    "channels under-covers (91.1 %, 92.7 %); see scoring.channel_scores' Notes",
+    reason="measured 2026-12 (two-part rule through compute, 60 editions for channels, 40 "
+    "for the rest): channel k=1 95.6/96.3, k=2 94.6/94.6, k=3 91.7/95.1, k=4 92.3/94.7, "
+    "mystery 96.5/93.6, overall 95.6/93.1, survey 94.7/95.0 (top/bottom): the telephone "
+    "leaders at k = 3-4 under-cover (long left tail of clean scores near the ceiling); this "
+    "test's 12 editions happen to give 94.8/93.2 there and miss on overall bottom 92.9; "
+    "see scoring.channel_scores' Notes",
 )
 def test_interval_coverage_for_the_top_and_bottom_fifth(simulated):
     coverage, _ = simulated
@@ -184,7 +200,7 @@ def test_interval_coverage_stays_near_nominal(simulated):
     """A regression guard around the figures measured (the acceptance band is above)."""
     coverage, _ = simulated
     for key, value in coverage.items():
-        assert 0.905 <= value <= 0.995, (key, value)
+        assert 0.92 <= value <= 0.985, (key, value)
     survey = {fifth: coverage[("component survey", fifth)] for fifth in ("top", "bottom")}
     assert all(0.93 <= value <= 0.97 for value in survey.values()), survey
 

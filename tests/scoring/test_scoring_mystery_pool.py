@@ -23,7 +23,7 @@ from scipy import stats
 from scipy.special import expit
 
 from scoring import channel_scores, combine_components
-from scoring.mystery import impute_missing_channels
+from scoring.mystery import _power, impute_missing_channels
 
 R_DIR = Path(__file__).parent / "r"
 
@@ -234,7 +234,12 @@ def channel_coverage(
             row[rng.choice(size, 10, replace=False)] = 2
     score, owner = simulate_visit_scores(rng, quality.ravel(), visits.ravel())
     result = channel_scores(
-        score, owner, np.zeros(len(owner), dtype=int), owner // size, variance_model=variance_model
+        score,
+        owner,
+        np.zeros(len(owner), dtype=int),
+        owner // size,
+        variance_model=variance_model,
+        knocked_out=score == 0,
     )
     authority = np.asarray(result.domains.get_level_values(0))
     truth = true_channel_score(quality.ravel())[authority]
@@ -255,10 +260,65 @@ def channel_coverage(
 def test_default_rule_coverage_for_the_top_and_bottom_fifth(k):
     """Channel scores averaging about 66 (AFNOR's channel averages run 56–87).
 
-    The figures of both rules, all k and a ceiling-heavy edition, are in the docstring of
+    The figures of the rules, all k and a ceiling-heavy edition, are in the docstring of
     :func:`scoring.channel_scores`; this keeps the default's in a band that a real bias
-    would leave.
+    would leave (measured 95.5–97.7 % top, 94.0–95.5 % bottom).
     """
-    coverage = channel_coverage("quasi_binomial", k, mean_quality=1.0)
+    coverage = channel_coverage("two_part", k, mean_quality=1.0)
     for fifth in ("top", "bottom"):
-        assert 0.925 <= coverage[fifth] <= 0.985, (fifth, coverage)
+        assert 0.93 <= coverage[fifth] <= 0.985, (fifth, coverage)
+
+
+# --- the two-part rule ------------------------------------------------------------------------
+
+
+def test_two_part_keeps_knock_outs_apart():
+    # Ten authorities, three visits each on one channel; authority 0 was knocked out once.
+    rng = np.random.default_rng(3)
+    score = np.clip(np.round(rng.normal(80, 10, 30) / 12.5) * 12.5, 0, 100)
+    score[[3, 4, 5]] = 100.0  # authority 1: three visits at 100
+    knocked = np.zeros(30, dtype=bool)
+    score[0], knocked[0] = 0.0, True
+    authority = np.repeat(np.arange(10), 3)
+    result = channel_scores(
+        score, authority, ["p"] * 30, ["X"] * 30, knocked_out=knocked, min_pool_df=1
+    )
+    assert result.variance_model == "two_part"
+    pool = result.pools.iloc[0]
+    assert_allclose(pool["knockout_rate"], 1 / 30)
+    assert pool["power"] == 1.0  # one channel: no instrument for the power
+    # φ is pooled on the clean visits only (authority 0 on its two clean visits), at the
+    # unbiased level v̂ = [ȳ(100 − ȳ) + SS/(k(k − 1))]/2500 with p = 1.
+    groups = pd.DataFrame({"a": authority[~knocked], "y": score[~knocked]}).groupby("a")["y"]
+    k, y_bar = groups.size(), groups.mean()
+    ss = groups.apply(lambda g: float(((g - g.mean()) ** 2).sum()))
+    v_hat = (y_bar * (100 - y_bar) + ss / (k * (k - 1))) / 2500
+    assert_allclose(pool["dispersion"], ss.sum() / ((k - 1) * v_hat).sum(), rtol=1e-10)
+    assert pool["used_df"] == 29 - 10
+    frame = result.to_frame()
+    # Every interval holds its estimate and lies on the scale; three 100s still get a width.
+    assert ((frame["ci_low"] <= frame["estimate"]) & (frame["estimate"] <= frame["ci_high"])).all()
+    assert ((frame["ci_low"] >= 0) & (frame["ci_high"] <= 100)).all()
+    assert frame.loc[(1, "p"), "estimate"] == 100 and frame.loc[(1, "p"), "ci_low"] < 95
+    # The knocked-out authority carries its conditional bias m·(r − j/k) in its SE.
+    x_bar = score[1:3].mean()
+    assert frame.loc[(0, "p"), "se"] > abs(x_bar * (1 / 30 - 1 / 3))
+    unflagged = channel_scores(score, authority, ["p"] * 30, ["X"] * 30, min_pool_df=1)
+    assert unflagged.pools.iloc[0]["knockout_rate"] == 0
+
+
+def test_power_of_the_variance_function_is_recovered_with_an_instrument():
+    """Visits normal with Var = φ·v(μ)^p, p = 1.4, two per authority: split by an instrument
+    (the level of another channel), the two-group moments recover p."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    level = np.clip(rng.normal(75, 12, n), 20, 98)
+    other = np.clip(level + rng.normal(0, 4, n), 1, 99)
+    v = level * (100 - level) / 2500
+    visits = level[:, None] + np.sqrt(400 * v**1.4)[:, None] * rng.normal(size=(n, 2))
+    mean = visits.mean(axis=1)
+    sum_sq = ((visits - mean[:, None]) ** 2).sum(axis=1)
+    p = _power(sum_sq, np.full(n, 2.0), mean, other * (100 - other))
+    assert abs(p - 1.4) < 0.2, p
+    # Without an instrument the rule falls back to the quasi-binomial p = 1.
+    assert _power(sum_sq, np.full(n, 2.0), mean, np.full(n, np.nan)) == 1.0
