@@ -64,6 +64,7 @@ def build(url: str) -> dict[str, Any]:
     from app.cli import alembic_config
     from app.core.db import create_db_engine, row_id
     from app.instruments.service import load_published, publish
+    from app.results.inputs import store_missing_visit_scores
     from bench.bulk import add_approved_visits
     from demo.answers import authority_quality
 
@@ -132,6 +133,9 @@ def build(url: str) -> dict[str, Any]:
         session.commit()
         built_responses = time.perf_counter() - started
         add_approved_visits(session, campaign=campaign, rng=rng, codes=codes, quality=quality)
+        # Approval stores each visit's packed scores (app.reviews.service); the bulk insert
+        # bypasses approval, so store them the same way here, untimed.
+        store_missing_visit_scores(session, campaign_id=row_id(campaign))
         campaigns_service.transition(session, campaign=campaign, to_state="closed", actor=None)
         session.commit()
     engine.dispose()

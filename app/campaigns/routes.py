@@ -39,6 +39,7 @@ def _detail_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
         t.actor_id: accounts_repository.get(session, t.actor_id) for t in transitions if t.actor_id
     }
     config = service.parse_config(campaign.config)
+    missing = service.missing_instruments(session, campaign=campaign)
     return {
         "campaign": campaign,
         "config": config,
@@ -49,7 +50,8 @@ def _detail_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:
         "candidates": repository.candidates_with_authorities(session, campaign_id),
         "counts": repository.count_candidates_by_category(session, campaign_id),
         "pinned": repository.pinned_instruments(session, campaign_id),
-        "missing_instruments": service.missing_instruments(session, campaign=campaign),
+        "missing_instruments": missing,
+        "missing_instruments_text": service.describe_instruments(missing),
         "published_versions": instruments_repository.list_versions(session),
         "errors": {},
     }

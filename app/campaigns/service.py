@@ -31,6 +31,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound, refuse_file
 from app.core.i18n import _
 from app.core.timeutil import utcnow
 from app.instruments import repository as instruments_repository
+from app.instruments.models import InstrumentVersion
 
 CONFIG_EDITABLE_STATES = {CampaignState.draft, CampaignState.open, CampaignState.closed}
 REGISTRATION_STATES = {CampaignState.draft, CampaignState.open}
@@ -211,7 +212,7 @@ def _require_ready(session: Session, *, campaign: Campaign, target: CampaignStat
         if missing:
             raise Conflict(
                 _("Pin the instruments before opening the campaign: %(missing)s.")
-                % {"missing": ", ".join(missing)}
+                % {"missing": describe_instruments(missing)}
             )
     for guard in _guards_for(target):
         guard(session, campaign)
@@ -497,6 +498,18 @@ def required_instruments(config: CampaignConfig) -> list[str]:
     return ["survey", *sorted(grids)]
 
 
+def describe_instruments(needs: list[str]) -> str:
+    """Words for :func:`required_instruments` codes: "the citizen questionnaire, the grid
+    for telephone"."""
+    words = [
+        _("the citizen questionnaire")
+        if need == "survey"
+        else _("the grid for %(channel)s") % {"channel": _(need.removeprefix("grid-"))}
+        for need in needs
+    ]
+    return ", ".join(words)
+
+
 def missing_instruments(session: Session, *, campaign: Campaign) -> list[str]:
     pinned = repository.pinned_instruments(session, row_id(campaign))
     kinds = {version.kind for _, version in pinned}
@@ -524,8 +537,25 @@ def pin_instrument(
         raise InvalidInput(
             _("No published instrument with id %(id)d.") % {"id": version_id}, field="version_id"
         )
+    # One instrument per role: the questionnaire, and one grid per channel. Pinning another
+    # key of the same role replaces it (two pinned questionnaires would leave the public link
+    # to serve whichever key sorts first).
+    replaced = [
+        (other_pin, other)
+        for other_pin, other in repository.pinned_instruments(session, row_id(campaign))
+        if other.key != version.key and _role(other) == _role(version)
+    ]
+    for other_pin, _other in replaced:
+        session.delete(other_pin)
     pin = repository.get_pin(session, row_id(campaign), version.key)
-    before = {"instrument_version_id": pin.instrument_version_id} if pin else None
+    before: dict[str, Any] | None = (
+        {"instrument_version_id": pin.instrument_version_id} if pin else None
+    )
+    if replaced:
+        before = {
+            **(before or {}),
+            "replaced": [{"key": other.key, "version": other.version} for _pin, other in replaced],
+        }
     if pin is None:
         pin = CampaignInstrument(
             campaign_id=row_id(campaign),
@@ -549,12 +579,32 @@ def pin_instrument(
     return pin
 
 
+def _role(version: InstrumentVersion) -> tuple[str, str | None]:
+    """What an instrument does in a campaign: the questionnaire, or the grid of a channel."""
+    return (version.kind, version.channel if version.kind != "survey" else None)
+
+
 def pin_latest_versions(session: Session, *, campaign: Campaign, actor: User | None) -> int:
-    """Pin the newest published version of every instrument key; returns how many."""
-    latest: dict[str, int] = {}
+    """Pin the newest version of each role's instrument; returns how many were pinned.
+
+    A role already pinned keeps its instrument and moves to that key's newest version; a role
+    without a pin gets the most recently published instrument of that role.
+    """
+    pinned = {
+        _role(version): version.key
+        for _, version in repository.pinned_instruments(session, row_id(campaign))
+    }
+    newest: dict[str, InstrumentVersion] = {}
     for version in instruments_repository.list_versions(session):
-        if version.key not in latest and version.id is not None:
-            latest[version.key] = version.id
-    for version_id in latest.values():
-        pin_instrument(session, campaign=campaign, version_id=version_id, actor=actor)
-    return len(latest)
+        newest.setdefault(version.key, version)
+    chosen: dict[tuple[str, str | None], InstrumentVersion] = {}
+    for key, version in newest.items():
+        role = _role(version)
+        if role in pinned:
+            if key == pinned[role]:
+                chosen[role] = version
+        elif role not in chosen or version.published_at > chosen[role].published_at:
+            chosen[role] = version
+    for version in chosen.values():
+        pin_instrument(session, campaign=campaign, version_id=row_id(version), actor=actor)
+    return len(chosen)

@@ -93,11 +93,20 @@ def instruments_publish_defaults(
 ) -> Response:
     publications = service.publish_defaults(session, actor=admin)
     created = sum(1 for publication in publications if publication.created)
-    flash(
-        request,
-        _("%(created)d of the %(total)d default instruments published; the others were already.")
-        % {"created": created, "total": len(publications)},
-    )
+    counts = {"created": created, "total": len(publications)}
+    if created == len(publications):
+        message = _("The %(total)d default instruments are published.") % counts
+    elif created == 0:
+        message = _("The default instruments were already published: nothing changed.")
+    else:
+        message = (
+            _(
+                "%(created)d of the %(total)d default instruments published; "
+                "the others were already."
+            )
+            % counts
+        )
+    flash(request, message)
     return RedirectResponse(request.url_for("instruments").path, status_code=303)
 
 

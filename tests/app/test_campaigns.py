@@ -320,3 +320,31 @@ def test_pins_change_only_in_draft_and_keep_one_version_per_key(
     assert campaign.state == "open"
     with pytest.raises(Conflict):
         pin_instrument(registry, campaign=campaign, version_id=first.id or 0, actor=admin)
+
+
+def test_a_campaign_pins_one_questionnaire_and_one_grid_per_channel(registry: Session) -> None:
+    """Pinning a second questionnaire replaces the first (the public link serves one), and
+    "pin the latest versions" keeps the organiser's choice of questionnaire."""
+    campaign = _campaign(registry)
+    _publish_and_pin(registry, campaign)
+    citizen = surveys.default_instruments()["citizen"]
+    own = citizen.model_copy(
+        update={
+            "key": "accueil-mairie",
+            "title": citizen.title.model_copy(update={"fr": "Votre avis sur la mairie"}),
+        }
+    )
+    mine = publish(registry, instrument=own, actor=None).version
+    pin_instrument(registry, campaign=campaign, version_id=mine.id or 0, actor=None)
+    registry.commit()
+    surveys_pinned = [
+        pin.instrument_key
+        for pin in registry.exec(select(CampaignInstrument)).all()
+        if not pin.instrument_key.startswith("grid-")
+    ]
+    assert surveys_pinned == ["accueil-mairie"]
+    assert pin_latest_versions(registry, campaign=campaign, actor=None) == 7
+    registry.commit()
+    keys = sorted(pin.instrument_key for pin in registry.exec(select(CampaignInstrument)).all())
+    assert keys == ["accueil-mairie", *sorted(k for k in keys if k.startswith("grid-"))]
+    assert len(keys) == 7 and missing_instruments(registry, campaign=campaign) == []

@@ -104,19 +104,23 @@ def test_regenerate_and_close_confirmation_pages(
     page.get_by_role("link", name="Baromètre de l'expérience citoyenne 2026").click()
     page.wait_for_selector("h1")
     campaign_url = page.url
-    page.locator("form[action$='/transition'] button").click()
-    page.wait_for_selector("#consequences")
-    assert "cesse de recevoir des réponses" in page.inner_text("#consequences")
-    check(page, axe_source, f"confirm-close-fr-{size}")
-    page.get_by_role("link", name="Annuler").click()
-    page.wait_for_url(campaign_url)
-    page.goto(campaign_url + "/missions")
-    regenerate = page.locator("form[action$='/missions/regenerate'] button")
-    if regenerate.count():
-        regenerate.click()
+    for language, cancel in (("fr", "Annuler"), ("en", "Cancel")):
+        page.goto(f"{live_server}/lang/{language}?next=/")
+        page.goto(campaign_url)
+        page.locator("form[action$='/transition'] button").click()
         page.wait_for_selector("#consequences")
-        assert "seront supprimées" in page.inner_text("#consequences") or "sera supprimée" in (
-            page.inner_text("#consequences")
-        )
-        check(page, axe_source, f"confirm-regenerate-fr-{size}")
+        if language == "fr":
+            assert "cesse de recevoir des réponses" in page.inner_text("#consequences")
+        check(page, axe_source, f"confirm-close-{language}-{size}")
+        page.get_by_role("link", name=cancel).click()
+        page.wait_for_url(campaign_url)
+        page.goto(campaign_url + "/missions")
+        regenerate = page.locator("form[action$='/missions/regenerate'] button")
+        if regenerate.count():
+            regenerate.click()
+            page.wait_for_selector("#consequences")
+            if language == "fr":
+                consequences = page.inner_text("#consequences")
+                assert "seront supprimées" in consequences or "sera supprimée" in consequences
+            check(page, axe_source, f"confirm-regenerate-{language}-{size}")
     context.close()

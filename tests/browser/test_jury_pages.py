@@ -119,6 +119,18 @@ def test_jury_category_and_scorecard_pages(
     assert "/candidates/" in page.url and page.locator("h1").count() == 1
     check_page(page, axe_source, f"jury-candidate-{size}")
     assert_no_horizontal_scroll(page)
+    code = page.url.rsplit("/candidates/", 1)[1].split("?")[0]
+
+    # Signing asks first (what the decision will say, that it cannot be undone), in both
+    # languages; nothing is signed by looking at it.
+    sign = f"{live_server}/campaigns/{scored_2025}/jury/{CATEGORY}/sign"
+    for language in ("fr", "en"):
+        page.goto(f"{live_server}/lang/{language}?next=/")
+        page.goto(f"{sign}?laureate={code}&justification=Meilleur+accueil+mesur%C3%A9")
+        assert page.locator("h1").count() == 1 and page.locator("input[name=confirmed]").count()
+        check_page(page, axe_source, f"jury-sign-confirm-{language}-{size}")
+        assert_no_horizontal_scroll(page)
+    page.goto(f"{live_server}/lang/fr?next=/")
 
     page.goto(f"{live_server}/campaigns/{scored_2025}/scorecards/69123")
     assert page.locator("svg[role=img]").count() >= 1
