@@ -27,7 +27,7 @@ these packed scores (``Visit.scores``) as stored. A visit whose stored scores ar
 ``scores_key`` no longer matches its content, instrument version, holiday subdivision or the
 scoring format) is scored here from its answers by the same function
 (:mod:`app.results.visit_scores`), in a worker process when there are many: the results are
-the same either way. ``barometre results store-visit-scores`` fills them in for visits
+the same either way. ``barometre store-visit-scores`` fills them in for visits
 approved before they were stored.
 
 ``inputs_sha256`` is a sha256 over a canonical serialisation: configuration, instrument

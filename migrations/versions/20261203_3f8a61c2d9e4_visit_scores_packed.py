@@ -2,7 +2,7 @@
 
 Stored at approval (app.reviews.service) with the key of what they were computed from; visits
 approved before this revision keep None and are scored at read time by the scoring run until
-``barometre results store-visit-scores`` fills them in (no backfill here: scoring a visit
+``barometre store-visit-scores`` fills them in (no backfill here: scoring a visit
 needs the application's instrument loader and holiday calendars, which a migration should not
 import).
 
