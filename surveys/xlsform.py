@@ -59,6 +59,7 @@ from a file…), a conditional ``required``, and everything the instrument's own
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -693,6 +694,14 @@ class _Import:
         ):
             _put(data, field_name, self.reader.text(row, column))
             self.where[(field_name,)] = sheet.where(row, column)
+        if "version" not in data:  # optional in XLSForm; the platform numbers versions itself
+            data["version"] = "1"
+            self.reader.warn(
+                sheet.where(row, "version"),
+                "no form version: '1' is recorded (the platform numbers published versions "
+                "itself)",
+                "default_version",
+            )
         if "kind" not in data:  # an ODK or Kobo form: a grid names its channel
             data["kind"] = "grid" if "channel" in data else "survey"
         title = self.reader.localized(row, "form_title")
@@ -1138,8 +1147,23 @@ def _read(source: str | Path | IO[bytes], file: str | None) -> XLSFormReading:
     try:
         instrument = instrument_from_dict(data, file=name, lines=importer.where)
     except DefinitionError as error:
-        raise XLSFormError(error.problems) from None
+        raise XLSFormError([_explained(problem, data) for problem in error.problems]) from None
     return XLSFormReading(instrument, tuple(importer.reader.warnings))
+
+
+def _explained(problem: DefinitionProblem, data: dict[str, Any]) -> DefinitionProblem:
+    """Say what a plain ODK or Kobo form lacks instead of "the weights sum to 0"."""
+    weighted = any(
+        item.get("weight") for section in data.get("sections", []) for item in section["items"]
+    )
+    if problem.code != "zero_weight" or problem.path not in ("", "sections") or weighted:
+        return problem
+    message = (
+        "no question carries a weight, so nothing can be scored: add a 'weight' column to the "
+        "survey sheet (and a 'score' column to the choices sheet for answers that are not "
+        "numbers); see surveys/README.md"
+    )
+    return dataclasses.replace(problem, message=message, sheet=problem.sheet or "survey")
 
 
 def from_xlsform(source: str | Path | IO[bytes], *, file: str | None = None) -> Instrument:

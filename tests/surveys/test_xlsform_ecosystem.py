@@ -556,3 +556,49 @@ def test_the_kitchen_sink_converts_with_pyxform(kitchen_sink: Instrument) -> Non
     content = _exported(kitchen_sink)
     assert convert(content, validate=True, file_type=".xlsx").warnings == []
     assert from_xlsform(io.BytesIO(content)) == kitchen_sink
+
+
+def _plain_odk_form(*, weight: bool) -> io.BytesIO:
+    """A form as ODK Build or Kobo users write it: no version, no platform columns."""
+    book = Workbook()
+    survey = book.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label", "label::English (en)", "hint", "appearance"])
+    survey.append(
+        [
+            "select_one yn",
+            "courteous",
+            "L'agent a-t-il été courtois ?",
+            "Was the agent courteous?",
+            "Pensez-y",
+            "minimal",
+        ]
+    )
+    survey.append(["integer", "wait", "Combien de minutes ?", "How many minutes?", "", ""])
+    if weight:
+        survey["G1"], survey["G2"] = "weight", 1
+    choices = book.create_sheet("choices")
+    choices.append(["list_name", "name", "label", "label::English (en)", "score"])
+    choices.append(["yn", "yes", "Oui", "Yes", 100])
+    choices.append(["yn", "no", "Non", "No", 0])
+    settings = book.create_sheet("settings")
+    settings.append(["form_title", "form_id"])
+    settings.append(["Accueil", "accueil"])
+    data = io.BytesIO()
+    book.save(data)
+    data.seek(0)
+    return data
+
+
+def test_a_form_without_version_is_read_with_a_warning() -> None:
+    reading = read_xlsform(_plain_odk_form(weight=True), file="odk.xlsx")
+    assert reading.instrument.version == "1"
+    assert "default_version" in {warning.code for warning in reading.warnings}
+
+
+def test_a_form_without_weights_is_refused_saying_which_column_to_add() -> None:
+    with pytest.raises(XLSFormError) as refused:
+        read_xlsform(_plain_odk_form(weight=False), file="kobo.xlsx")
+    (problem,) = refused.value.problems
+    assert problem.code == "zero_weight" and problem.sheet in ("settings", "survey")
+    assert "add a 'weight' column to the survey sheet" in problem.message
