@@ -698,8 +698,7 @@ class _Import:
             data["version"] = "1"
             self.reader.warn(
                 sheet.where(row, "version"),
-                "no form version: '1' is recorded (the platform numbers published versions "
-                "itself)",
+                "no form version: '1' is recorded (the platform numbers published versions itself)",
                 "default_version",
             )
         if "kind" not in data:  # an ODK or Kobo form: a grid names its channel

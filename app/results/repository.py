@@ -279,6 +279,8 @@ def approved_visit_rows(
             _missions.c.campaign_id == campaign_id,
             _visits.c.review_state == ReviewState.approved.value,
         )
+        # A stable order: PostgreSQL returns updated rows in a new physical order.
+        .order_by(_visits.c.id)
     )
     return [(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
 

@@ -273,7 +273,7 @@ def test_opening_needs_the_survey_and_every_weighted_grid_pinned(
     refused = client.post(
         f"/campaigns/{campaign.id}/transition", data={"to_state": "open", "csrf_token": token}
     )
-    assert refused.status_code == 409 and "grid-guichet" in refused.text
+    assert refused.status_code == 409 and "la grille « accueil physique »" in refused.text
     pinned = client.post(f"/campaigns/{campaign.id}/instruments/latest", data={"csrf_token": token})
     assert pinned.status_code == 303
     assert missing_instruments(registry, campaign=campaign) == []

@@ -333,8 +333,9 @@ def test_an_edition_from_the_registry_to_a_citizen_answer(
     assert "Configuration enregistrée" in main
     assert "Niveau de confiance : 90,0 %" in main and f"Graine : {YEAR}" in main
     still_to_pin = page.inner_text("#instruments .notice-error")
-    assert "survey" in still_to_pin and "grid-guichet" in still_to_pin
-    assert "grid-reseaux" not in still_to_pin  # 0 %: the configuration needs no grid for it
+    assert "le questionnaire citoyen" in still_to_pin
+    assert "la grille « accueil physique »" in still_to_pin
+    assert "réseaux" not in still_to_pin  # 0 %: the configuration needs no grid for it
     shoot(page, axe_source, "05-config-saved")
 
     # 4. Instruments: the defaults first (the grids), then the Kobo questionnaire.

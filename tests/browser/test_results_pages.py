@@ -60,10 +60,12 @@ def test_runs_pages(
     check_page(page, axe_source, f"results-runs-2024-{size}")
 
     current_id, current_hash = demo_runs[2026]
-    assert current_hash is None  # still collecting: previews only, from the command line
+    assert current_hash is None  # still collecting: previews only, from a button
     page.goto(f"{live_server}/campaigns/{current_id}/runs")
-    assert "--preview" in page.locator("main").inner_text()
-    assert page.get_by_role("button", name=re.compile("score|noter", re.I)).count() == 0
+    main = page.locator("main").inner_text()
+    assert "--preview" not in main and "barometre" not in main  # no page mentions a command
+    assert page.get_by_role("button", name=re.compile("aperçu provisoire", re.I)).count() == 1
+    assert page.get_by_role("button", name=re.compile("définitif", re.I)).count() == 0
     check_page(page, axe_source, f"results-runs-2026-{size}")
 
     # The rankings API answers the signed-in organiser with the frozen run.

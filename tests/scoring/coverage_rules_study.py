@@ -6,12 +6,16 @@ Run: uv run python tests/scoring/coverage_rules_study.py   (about 10 s)
 Prints channel k=1..4 and mystery-component coverage, top/bottom fifth, for each rule,
 including ``channel_scores``' own rules ("two_part", the default, and "quasi_binomial").
 
+Run: uv run python tests/scoring/coverage_rules_study.py --power [RUNS]   (RUNS editions, 40)
+Compares the instruments of the two-part rule's power p (the channel's level predicted from
+the authority's other channels, the default, against the raw mean of the other channels) and
+fixed powers: the spread of p across editions and the channel cells of each.
+
 Run: uv run python tests/scoring/coverage_rules_study.py --compute RUNS [FIRST_RUN]
 Measures every cell of the strict test through ``app.results.compute`` (the test's own
 ``measure``) on RUNS editions of 8 categories, with Monte-Carlo SEs (about 2 s per edition;
-the figures in ``channel_scores``' Notes pool two processes, first runs 100 and 200: 30
-editions each for the channel cells, 20 each for the components after the SE's level
-changed from Laplace's to Jeffreys', which moves no channel interval).
+the default's figures in ``channel_scores``' Notes pool two processes of 100 editions,
+first runs 1000 and 2000).
 """
 
 import numpy as np
@@ -398,6 +402,43 @@ def compute_study(runs, first_run):
     )
 
 
+def raw_instrument(mean, others, pair_chan, n_chan):
+    """The power's former instrument: v at the raw mean of the authority's other channels."""
+    return others * (100 - others)
+
+
+def power_study(runs):
+    """p per edition and channel cells: predicted-level instrument, raw mean, fixed powers."""
+    import scoring.mystery as mystery
+
+    units = prep(simulate(20250612, runs=runs))
+    UNITS[:] = units
+    estimated, predicted = mystery._power, mystery._level_proxy
+    for label, power, proxy in [
+        ("predicted level (default)", None, predicted),
+        ("raw mean of other channels", None, raw_instrument),
+        *[(f"fixed p = {p}", p, predicted) for p in (1.0, 1.15, 1.25, 1.3)],
+    ]:
+        seen = []
+
+        def record(*args, power=power):
+            value = estimated(*args) if power is None else power
+            seen.append(value)
+            return value
+
+        mystery._power, mystery._level_proxy = record, proxy
+        try:
+            run(units, channel_rule("two_part"), label)
+        finally:
+            mystery._power, mystery._level_proxy = estimated, predicted
+        if power is None:
+            seen = np.asarray(seen)
+            print(
+                f"    p over {len(seen)} editions: mean {seen.mean():.3f}, SD {seen.std():.3f}, "
+                f"range {seen.min():.2f}-{seen.max():.2f}"
+            )
+
+
 UNITS = []
 
 if __name__ == "__main__":
@@ -405,6 +446,9 @@ if __name__ == "__main__":
 
     if len(sys.argv) > 1 and sys.argv[1] == "--compute":
         compute_study(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+        raise SystemExit
+    if len(sys.argv) > 1 and sys.argv[1] == "--power":
+        power_study(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
         raise SystemExit
     units = prep(simulate(20250612))
     UNITS[:] = units

@@ -23,7 +23,7 @@ from scipy import stats
 from scipy.special import expit
 
 from scoring import channel_scores, combine_components
-from scoring.mystery import _power, impute_missing_channels
+from scoring.mystery import _level_proxy, _power, impute_missing_channels
 
 R_DIR = Path(__file__).parent / "r"
 
@@ -322,3 +322,26 @@ def test_power_of_the_variance_function_is_recovered_with_an_instrument():
     assert abs(p - 1.4) < 0.2, p
     # Without an instrument the rule falls back to the quasi-binomial p = 1.
     assert _power(sum_sq, np.full(n, 2.0), mean, np.full(n, np.nan)) == 1.0
+
+
+def test_the_power_instrument_is_each_channels_level_predicted_from_the_others():
+    """Per channel, v at the least-squares prediction of ȳ from the other channels' mean: a
+    channel at about 87 and one at about 56 of the same authorities get different
+    instruments, and an authority without another channel gets none."""
+    rng = np.random.default_rng(5)
+    n = 200
+    others = np.clip(rng.normal(70, 10, n), 1, 99)
+    mean = np.concatenate([np.clip(others + 17 + rng.normal(0, 4, n), 0, 100),
+                           np.clip(others - 14 + rng.normal(0, 6, n), 0, 100)])  # fmt: skip
+    pair_chan = np.repeat([0, 1], n)
+    both = np.concatenate([others, others])
+    both[[0, n]] = np.nan  # authority 0 has no other channel
+    proxy = _level_proxy(mean, both, pair_chan, 2)
+    assert np.isnan(proxy[[0, n]]).all()
+    for c, (low, high) in ((0, (80, 95)), (1, (50, 65))):
+        rows = np.flatnonzero((pair_chan == c) & np.isfinite(proxy))
+        design = np.column_stack([np.ones(len(rows)), both[rows]])
+        fitted = design @ np.linalg.lstsq(design, mean[rows], rcond=None)[0]
+        assert low < fitted.mean() < high
+        fitted = np.clip(fitted, 0, 100)
+        assert_allclose(proxy[rows], fitted * (100 - fitted), rtol=1e-9)
