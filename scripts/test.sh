@@ -35,4 +35,6 @@ fi
 echo "== ruff"; "${UV[@]}" run ruff check .
 "${UV[@]}" run ruff format --check .
 echo "== mypy"; "${UV[@]}" run mypy
-echo "== pytest"; "${UV[@]}" run pytest "$@"
+# One xdist worker per core; each has its own databases and PostgreSQL cluster. loadscope keeps a
+# module's tests on one worker so module fixtures (a built demo, a registry) are built once.
+echo "== pytest"; "${UV[@]}" run pytest -n auto --dist loadscope "$@"

@@ -285,7 +285,6 @@ def test_demo_responses_are_valid_and_past_editions_arrive_scored(built: BuiltDe
         assert run.summary["visits_approved"] > 0
         assert sum(c["eligible"] for c in run.summary["categories"].values()) > 100
         assert gather_inputs(session, campaign=campaign).inputs_sha256 == run.inputs_sha256
-    assert built.seconds < 120  # the quick start builds it at each server start
 
 
 def test_2024_is_published_with_every_decision_signed(built: BuiltDemo) -> None:
