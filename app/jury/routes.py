@@ -268,6 +268,23 @@ def jury_comment(
     )
 
 
+def _decision_refused(
+    request: Request,
+    session: SessionDep,
+    president: User,
+    campaign_id: int,
+    category: str,
+    exc: InvalidInput,
+    laureate: str,
+    justification: str,
+) -> Response:
+    """The category page with a refused decision, the error on the form's own field."""
+    if exc.field == "code":
+        exc.field = "laureate"
+    form = {"laureate": laureate, "justification": justification}
+    return _refused(request, session, president, campaign_id, category, exc, form)
+
+
 def _sign_confirmation(
     request: Request,
     session: SessionDep,
@@ -289,10 +306,9 @@ def _sign_confirmation(
             justification=justification,
         )
     except InvalidInput as exc:
-        if exc.field == "code":
-            exc.field = "laureate"
-        form = {"laureate": laureate, "justification": justification}
-        return _refused(request, session, president, campaign_id, category, exc, form)
+        return _decision_refused(
+            request, session, president, campaign_id, category, exc, laureate, justification
+        )
     config = parse_config(campaign.config)
     rank = results_repository.rank_row(session, run_id=row_id(run), code=code)
     context = {
@@ -350,10 +366,9 @@ def jury_sign(
             justification=justification,
         )
     except InvalidInput as exc:
-        if exc.field == "code":
-            exc.field = "laureate"
-        form = {"laureate": laureate, "justification": justification}
-        return _refused(request, session, president, campaign_id, category, exc, form)
+        return _decision_refused(
+            request, session, president, campaign_id, category, exc, laureate, justification
+        )
     flash(request, _("The decision is signed."))
     return RedirectResponse(
         _category_url(request, campaign_id, category, "#decision"), status_code=303
