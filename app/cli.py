@@ -13,6 +13,7 @@ would otherwise pay for them at start-up (measured on top of this module's own ~
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -240,11 +241,22 @@ def serve(
     port: int = 8000,
     workers: Annotated[int | None, typer.Option(help="Default: BAROMETRE_WORKERS.")] = None,
     reload: bool = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run background jobs in the web process (off when `barometre worker` runs "
+            "them elsewhere).",
+        ),
+    ] = True,
 ) -> None:
-    """Serve the application with uvicorn."""
+    """Serve the application with uvicorn (and, by default, a background-job worker)."""
     import uvicorn
 
     settings = get_settings()
+    if not worker:
+        # The web processes read their settings from the environment (uvicorn's factory).
+        os.environ["BAROMETRE_IN_PROCESS_WORKER"] = "false"
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -254,6 +266,34 @@ def serve(
         reload=reload,
         proxy_headers=True,
     )
+
+
+@cli.command("worker")
+def worker_command(
+    drain: Annotated[
+        bool, typer.Option(help="Run the jobs due now, then stop (instead of running on).")
+    ] = False,
+) -> None:
+    """Run background jobs (scoring runs, e-mails) until stopped; start one on each host
+    that should take work. Safe with several workers on PostgreSQL."""
+    import logging
+    import signal
+
+    from app.jobs.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url)
+    job_worker = Worker(engine, settings)
+    try:
+        if drain:
+            typer.echo(f"jobs run: {job_worker.drain()}")
+            return
+        signal.signal(signal.SIGTERM, lambda *_args: job_worker.request_stop())
+        typer.echo(f"job worker {job_worker.worker_id} running; Ctrl-C stops it.", err=True)
+        job_worker.run_forever()
+    finally:
+        engine.dispose()
 
 
 # Commands of packages the app never imports (``barometre demo``, from the top-level ``demo``

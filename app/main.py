@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
@@ -11,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app import pages
 from app.accounts import routes as accounts_routes
 from app.accounts.dependencies import load_layout_user
+from app.activity import audit_routes, jobs_routes, outbox_routes
 from app.campaigns import routes as campaigns_routes
 from app.collection import routes as collection_routes
 from app.core.config import Settings, get_settings
@@ -42,9 +45,27 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # registry and candidate CSV uploads
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run a job worker in the web process unless another process runs them
+    (``BAROMETRE_IN_PROCESS_WORKER=false``, ``barometre serve --no-worker``)."""
+    worker = None
+    if app.state.settings.in_process_worker:
+        from app.jobs.worker import Worker
+
+        worker = Worker(app.state.engine, app.state.settings)
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Baromètre",
         summary="Citizen-experience barometers: surveys, mystery shopping, scores and rankings.",
         version="0.1.0",
@@ -106,5 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_routes.router)
     app.include_router(reviews_routes.api_router)
     app.include_router(results_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(publication_routes.api_router)
+    app.include_router(jobs_routes.router)
+    app.include_router(outbox_routes.router)
     return app

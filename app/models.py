@@ -1,13 +1,15 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
-from app.accounts.models import AccountInvitation, User
+from app.accounts.models import AccountInvitation, PasswordReset, User
 from app.audit.models import AuditEvent
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
 from app.collection.models import Invitation, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
+from app.jobs.models import Job
 from app.jury.models import AwardDecision, JuryComment, JuryConflict, JuryVote
+from app.mail.models import OutboxMessage
 from app.missions.models import (
     Mission,
     ReviewEvent,
@@ -30,10 +32,13 @@ __all__ = [
     "Candidate",
     "InstrumentVersion",
     "Invitation",
+    "Job",
     "JuryComment",
     "JuryConflict",
     "JuryVote",
     "Mission",
+    "OutboxMessage",
+    "PasswordReset",
     "RankRow",
     "RateLimitCounter",
     "Response",

@@ -28,10 +28,12 @@ from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.core.i18n import set_locale
 from app.core.security import hash_password
+from app.jobs.worker import Worker
 from app.main import create_app
 from app.missions.models import Mission
 from tests.support.postgres import PrivateCluster, start_private_cluster
 from tests.support.servers import serve_in_thread
+from tests.support.smtp import SmtpSink, smtp_server
 from tests.support.visits import make_mission
 
 PASSWORD = "correct horse battery staple"
@@ -145,6 +147,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         login_max_failures=3,
         login_window_seconds=600,
         public_submissions_per_window=100_000,
+        # Tests run jobs themselves (``run_jobs``) or start a worker where they test one.
+        in_process_worker=False,
     )
 
 
@@ -317,3 +321,33 @@ def mission(open_campaign: Campaign, registry: Session, shopper: User) -> Missio
 def shopper_client(client: TestClient, shopper: User) -> tuple[TestClient, str]:
     client.cookies.set("lang", "en")
     return client, login(client, shopper)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server on 127.0.0.1 for this test."""
+    with smtp_server() as sink:
+        yield sink
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp: SmtpSink) -> Settings:
+    """The suite's settings pointing at this test's SMTP server."""
+    return settings.model_copy(update=smtp.settings())
+
+
+def run_jobs(engine: Engine | sa.Connection, settings: Settings | None = None) -> int:
+    """Run every job due now in this process (what the worker would do); returns how many.
+
+    Without ``settings``, those of a test instance on ``engine``'s database (no SMTP server:
+    e-mails are kept in the outbox)."""
+    if isinstance(engine, sa.Connection):
+        engine = engine.engine
+    if settings is None:
+        settings = Settings(
+            environment="test",
+            database_url=engine.url.render_as_string(hide_password=False),
+            secret_key=TEST_SECRET_KEY,
+            in_process_worker=False,
+        )
+    return Worker(engine, settings).drain()

@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, invitations and user administration."""
+"""Sign-in, sign-out, invitations, password resets and user administration."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from pydantic import ValidationError
 from app.accounts import repository, service
 from app.accounts.dependencies import AdminUser, OptionalUser, sign_in
 from app.accounts.models import Role, User
-from app.accounts.schemas import PasswordChoice, UserCreate, UserUpdate, form_errors
-from app.core.config import SettingsDep
+from app.accounts.schemas import (
+    PasswordChoice,
+    PasswordForgot,
+    UserCreate,
+    UserUpdate,
+    form_errors,
+)
+from app.core.config import Settings, SettingsDep
 from app.core.db import SessionDep, keep_changes
-from app.core.errors import DomainError
+from app.core.errors import DomainError, NotFound
 from app.core.i18n import _
 from app.core.security import CSRF_SESSION_KEY
 from app.core.templating import flash, render
+from app.core.urls import absolute_url
 
 router = APIRouter()
 
@@ -118,17 +125,122 @@ def invitation_submit(
             status_code=400,
         )
     service.accept_invitation(session, token=token, choice=choice)
+    _end_session_keeping_csrf(request)
+    flash(request, _("Your password is set. You can now sign in."))
+    return RedirectResponse("/login", status_code=303)
+
+
+def _end_session_keeping_csrf(request: Request) -> None:
+    # Whoever was signed in on this browser is signed out; the form token stays valid.
     csrf = request.session.get(CSRF_SESSION_KEY)
     request.session.clear()
     if csrf:
         request.session[CSRF_SESSION_KEY] = csrf
-    flash(request, _("Your password is set. You can now sign in."))
+
+
+def _link_for(request: Request, settings: Settings, route_name: str) -> service.LinkFor:
+    """The absolute address of ``route_name`` for a token, for a link in an e-mail."""
+    return lambda token: absolute_url(
+        request, settings, request.url_for(route_name, token=token).path
+    )
+
+
+# --- forgotten password ----------------------------------------------------------------------
+
+
+@router.get("/password/forgot", name="password_forgot")
+def password_forgot(request: Request) -> Response:
+    return render(request, "accounts/password_forgot.html", {"email": "", "errors": {}})
+
+
+@router.post("/password/forgot", name="password_forgot_submit")
+def password_forgot_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+) -> Response:
+    """The same answer whether the address is an active account, an inactive one or none:
+    the page must not tell who has an account."""
+    try:
+        asked = PasswordForgot(email=email)
+    except ValidationError as exc:
+        return render(
+            request,
+            "accounts/password_forgot.html",
+            {"email": email, "errors": form_errors(exc)},
+            status_code=400,
+        )
+    service.request_password_reset(
+        session,
+        email=str(asked.email),
+        client_address=request.client.host if request.client else "unknown",
+        settings=settings,
+        link_for=_link_for(request, settings, "password_reset"),
+    )
+    return render(request, "accounts/password_forgot_sent.html")
+
+
+def _reset_page(
+    request: Request,
+    session: SessionDep,
+    token: str,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The new-password form of a usable link, or (404) why it no longer works."""
+    try:
+        reset = service.find_open_reset(session, token=token)
+    except NotFound:
+        return render(
+            request,
+            "accounts/password_reset.html",
+            {"invalid": True, "errors": {}},
+            status_code=404,
+        )
+    return render(
+        request,
+        "accounts/password_reset.html",
+        {
+            "invalid": False,
+            "account": repository.get(session, reset.user_id),
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/password/reset/{token}", name="password_reset")
+def password_reset(request: Request, session: SessionDep, token: str) -> Response:
+    return _reset_page(request, session, token)
+
+
+@router.post("/password/reset/{token}", name="password_reset_submit")
+def password_reset_submit(
+    request: Request,
+    session: SessionDep,
+    token: str,
+    password: Annotated[str, Form(max_length=256)] = "",
+    password_confirm: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    try:
+        choice = PasswordChoice(password=password, password_confirm=password_confirm)
+    except ValidationError as exc:
+        return _reset_page(request, session, token, errors=form_errors(exc), status_code=400)
+    try:
+        service.reset_password(session, token=token, choice=choice)
+    except NotFound:
+        return _reset_page(request, session, token)
+    _end_session_keeping_csrf(request)
+    flash(request, _("Your password has been changed. Sign in."))
     return RedirectResponse("/login", status_code=303)
 
 
 def _users_page(
     request: Request,
     session: SessionDep,
+    settings: Settings,
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
@@ -142,14 +254,45 @@ def _users_page(
             "roles": list(Role),
             "errors": errors or {},
             "form": form or {},
+            "mail_held": not settings.smtp_host,
         },
         status_code=status_code,
     )
 
 
 @router.get("/admin/users", name="users")
-def users_page(request: Request, session: SessionDep, admin: AdminUser) -> Response:
-    return _users_page(request, session)
+def users_page(
+    request: Request, session: SessionDep, settings: SettingsDep, admin: AdminUser
+) -> Response:
+    return _users_page(request, session, settings)
+
+
+def _invite(
+    request: Request, session: SessionDep, settings: Settings, *, user: User, admin: User
+) -> None:
+    """Send the invitation e-mail and say so; without a mail server, say where it is kept."""
+    service.send_invitation(
+        session,
+        user=user,
+        invited_by=admin,
+        settings=settings,
+        link_for=_link_for(request, settings, "invitation"),
+    )
+    if settings.smtp_host:
+        flash(
+            request,
+            _("The invitation was sent by e-mail to %(email)s.") % {"email": user.email},
+        )
+    else:
+        flash(
+            request,
+            _(
+                "No mail server is configured: the invitation e-mail to %(email)s is not sent "
+                "but kept in the outbox (%(path)s), where you can read it."
+            )
+            % {"email": user.email, "path": request.url_for("admin_outbox").path},
+            "error",
+        )
 
 
 @router.post("/admin/users", name="users_create")
@@ -162,30 +305,29 @@ def users_create(
     display_name: Annotated[str, Form(max_length=120)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
     authority_code: Annotated[str, Form(max_length=12)] = "",
+    language: Annotated[str, Form(max_length=8)] = "fr",
 ) -> Response:
     form = {
         "email": email,
         "display_name": display_name,
         "role": role,
         "authority_code": authority_code,
+        "language": language,
     }
     try:
         data = UserCreate.model_validate({**form, "authority_code": authority_code or None})
         user = service.create_user(session, data=data, created_by=admin)
     except ValidationError as exc:
-        return _users_page(request, session, errors=form_errors(exc), form=form, status_code=400)
+        return _users_page(
+            request, session, settings, errors=form_errors(exc), form=form, status_code=400
+        )
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}
-        return _users_page(request, session, errors=errors, form=form, status_code=exc.status_code)
-    token = service.create_invitation(
-        session, user=user, created_by=admin, valid_days=settings.invitation_valid_days
-    )
-    link = str(request.url_for("invitation", token=token))
-    flash(
-        request,
-        _("Account created for %(email)s. Send them this single-use link: %(link)s")
-        % {"email": user.email, "link": link},
-    )
+        return _users_page(
+            request, session, settings, errors=errors, form=form, status_code=exc.status_code
+        )
+    flash(request, _("Account created for %(email)s.") % {"email": user.email})
+    _invite(request, session, settings, user=user, admin=admin)
     return RedirectResponse(request.url_for("users").path, status_code=303)
 
 
@@ -194,14 +336,7 @@ def users_reinvite(
     request: Request, session: SessionDep, settings: SettingsDep, admin: AdminUser, user_id: int
 ) -> Response:
     user = service.get_user(session, user_id=user_id)
-    token = service.create_invitation(
-        session, user=user, created_by=admin, valid_days=settings.invitation_valid_days
-    )
-    link = str(request.url_for("invitation", token=token))
-    flash(
-        request,
-        _("New single-use link for %(email)s: %(link)s") % {"email": user.email, "link": link},
-    )
+    _invite(request, session, settings, user=user, admin=admin)
     return RedirectResponse(request.url_for("users").path, status_code=303)
 
 
@@ -217,6 +352,7 @@ def _edit_page(
         "display_name": user.display_name,
         "role": user.role,
         "authority_code": user.authority_code or "",
+        "language": user.language,
     }
     return render(
         request,
@@ -241,9 +377,15 @@ def users_update(
     display_name: Annotated[str, Form(max_length=120)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
     authority_code: Annotated[str, Form(max_length=12)] = "",
+    language: Annotated[str, Form(max_length=8)] = "fr",
 ) -> Response:
     user = service.get_user(session, user_id=user_id)
-    form = {"display_name": display_name, "role": role, "authority_code": authority_code}
+    form = {
+        "display_name": display_name,
+        "role": role,
+        "authority_code": authority_code,
+        "language": language,
+    }
     try:
         data = UserUpdate.model_validate({**form, "authority_code": authority_code or None})
         service.update_user(session, user=user, data=data, actor=admin)
@@ -301,16 +443,13 @@ def users_reactivate(
         service.reactivate_user(session, user=user, actor=admin)
     except DomainError as exc:
         return _edit_page(request, user, errors={"form": exc.message}, status_code=exc.status_code)
-    token = service.create_invitation(
-        session, user=user, created_by=admin, valid_days=settings.invitation_valid_days
-    )
-    link = str(request.url_for("invitation", token=token))
     flash(
         request,
         _(
-            "The account of %(email)s is active again. To sign in they choose a new password "
-            "with this single-use link: %(link)s"
+            "The account of %(email)s is active again: to sign in they choose a new password "
+            "through the invitation."
         )
-        % {"email": user.email, "link": link},
+        % {"email": user.email},
     )
+    _invite(request, session, settings, user=user, admin=admin)
     return RedirectResponse(request.url_for("users").path, status_code=303)

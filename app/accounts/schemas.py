@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
 
 from app.accounts.models import Role
 from app.core.i18n import _
 
 MIN_PASSWORD_LENGTH = 12
+# The languages an e-mail can be written in (``app.core.i18n.SUPPORTED_LOCALES``).
+Language = Literal["fr", "en"]
 
 
 class UserCreate(BaseModel):
@@ -17,6 +21,8 @@ class UserCreate(BaseModel):
     display_name: str = Field(min_length=1, max_length=120)
     role: Role
     authority_code: str | None = Field(default=None, max_length=12)
+    # The language of the e-mails this person receives.
+    language: Language = "fr"
 
     @model_validator(mode="after")
     def _authority_only_for_authority_role(self) -> UserCreate:
@@ -35,6 +41,7 @@ class UserUpdate(BaseModel):
     display_name: str = Field(min_length=1, max_length=120)
     role: Role
     authority_code: str | None = Field(default=None, max_length=12)
+    language: Language = "fr"
 
     @model_validator(mode="after")
     def _authority_only_for_authority_role(self) -> UserUpdate:
@@ -43,6 +50,14 @@ class UserUpdate(BaseModel):
         if self.role != Role.authority:
             self.authority_code = None
         return self
+
+
+class PasswordForgot(BaseModel):
+    """The address someone asks a new-password link for (it may match no account)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    email: EmailStr
 
 
 class PasswordChoice(BaseModel):
@@ -63,6 +78,7 @@ def _field_message(field: str) -> str:
         "email": _("Enter a valid e-mail address, such as name@example.fr."),
         "display_name": _("Enter the person's name (120 characters at most)."),
         "role": _("Choose a role."),
+        "language": _("Choose the language of the e-mails."),
         "authority_code": _("Enter the code of the authority this contact belongs to."),
         "password": _("Choose a password of at least %(count)d characters.")
         % {"count": MIN_PASSWORD_LENGTH},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -292,6 +293,16 @@ def transition_consequences(campaign: Campaign, target: CampaignState) -> list[s
     ]
 
 
+# What other domains do when a campaign enters a state, in the transition's unit of work (so
+# it happens exactly when the transition is committed). Named as ``module:function`` and
+# imported when first needed, because those domains import this one.
+ON_ENTER_STATE: dict[CampaignState, tuple[str, ...]] = {
+    CampaignState.closed: ("app.collection.email_invitations:campaign_closed",),
+    CampaignState.scored: ("app.jury.notifications:campaign_scored",),
+    CampaignState.published: ("app.publication.notifications:campaign_published",),
+}
+
+
 def transition(
     session: Session,
     *,
@@ -338,6 +349,10 @@ def transition(
         after={"state": target.value},
     )
     session.flush()
+    for reference in ON_ENTER_STATE.get(target, ()):
+        module_name, _sep, function_name = reference.partition(":")
+        hook = getattr(importlib.import_module(module_name), function_name)
+        hook(session, campaign=campaign, actor=actor)
     return record
 
 

@@ -52,6 +52,23 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     # Mystery shoppers' evidence files (photos, screenshots, PDFs); default: <var_dir>/evidence.
     evidence_dir: Path | None = None
+    # The address people reach the platform at, for the links in e-mails (the request's own
+    # address when empty, e.g. http://127.0.0.1:8000 in development).
+    public_url: str = ""
+    # Background jobs: the web process runs a worker unless told not to (``barometre serve
+    # --no-worker``, when ``barometre worker`` runs elsewhere).
+    in_process_worker: bool = True
+    job_lease_seconds: float = Field(default=120, gt=0)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    # Outgoing e-mail. Without a host nothing leaves the machine: messages are kept in the
+    # outbox, which the organiser reads at /admin/outbox.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "Baromètre <no-reply@barometre.invalid>"
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gettext as gettext_module
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +36,17 @@ def translations_for(locale: str) -> gettext_module.NullTranslations:
 
 def set_locale(locale: str) -> None:
     _current_locale.set(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+
+
+@contextmanager
+def use_locale(locale: str) -> Iterator[None]:
+    """Speak ``locale`` inside the block (an e-mail in its recipient's language), then the
+    language of before again."""
+    token = _current_locale.set(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+    try:
+        yield
+    finally:
+        _current_locale.reset(token)
 
 
 def get_locale() -> str:

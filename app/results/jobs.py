@@ -1,9 +1,12 @@
-"""The web buttons' scoring runs: a ``running`` row, then a background thread that completes it.
+"""The web buttons' scoring runs: a ``running`` row, then a durable job that completes it.
 
-The request creates the row (:func:`start_run`) and its unit of work commits it; the thread
-(:func:`launch`, started once the row is committed) scores the campaign in its own unit of
-work and writes its progress in short transactions of their own, so the runs page can poll
-them. A failure is written on the run itself.
+The request creates the row and enqueues its ``scoring.run`` job in one unit of work
+(:func:`start_run`); a job worker — in the web process or in ``barometre worker`` elsewhere —
+scores the campaign (:func:`run_scoring_job`) and writes its progress in short transactions
+of its own, so the runs page can poll them. The scores, the ranks, the run's completion and
+the job's end commit together: should the worker die half-way, nothing of the attempt is
+kept and another worker starts the run again once the lease expires. A scoring error (not a
+crash) is written on the run itself and not retried.
 
 A provisional preview of an open campaign runs the same way; its row (kind ``preview``) keeps
 only what the preview says (counts, hash, parameters): no score or rank row is stored, and
@@ -12,8 +15,8 @@ the jury and the public never read it (they read the current *final* run).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -26,34 +29,37 @@ from app.core.db import row_id, unit_of_work
 from app.core.errors import Conflict
 from app.core.i18n import _
 from app.core.timeutil import utcnow
+from app.jobs import service as jobs
+from app.jobs.models import Job
+from app.jobs.worker import JobContext, LeaseLost
 from app.results import repository
 from app.results.models import RunKind, RunStatus, ScoringRun
 from app.results.service import check_state, code_version, run_scoring
 
-STALE_AFTER_SECONDS = 3600
 # Progress is no longer written from this point: the job's own transaction then holds the run
 # row (and SQLite's write lock) while it writes the rows.
 WRITING_PERCENT = 92
-# The threads this process started, by run id: a registry of live jobs (not a cache), so a
-# running row whose thread is alive is never taken for an interrupted one.
-_JOBS: dict[int, threading.Thread] = {}
+JOB_KIND = "scoring.run"
+
+
+def job_key(run_id: int) -> str:
+    return f"scoring-run:{run_id}"
 
 
 def start_run(
     session: Session, *, campaign: Campaign, actor: User | None, preview: bool = False
 ) -> ScoringRun:
-    """Create the ``running`` row a background job will complete (refused when one runs, or
-    when the campaign's state does not allow this kind of run)."""
+    """Create the ``running`` row and the job that completes it (refused when a run of the
+    campaign is still to be done, or when the campaign's state does not allow this kind)."""
     check_state(campaign, preview=preview)
     campaign_id = row_id(campaign)
     running = repository.running_run(session, campaign_id=campaign_id)
     if running is not None:
-        age = (utcnow() - running.created_at).total_seconds()
-        thread = _JOBS.get(row_id(running))
-        if (thread is not None and thread.is_alive()) or age < STALE_AFTER_SECONDS:
+        if jobs.is_pending(jobs.job_by_key(session, job_key(row_id(running)))):
             raise Conflict(_("A scoring run of this campaign is already in progress."))
+        # Its job ended without completing it (given up after crashes): say so on the run.
         running.status = RunStatus.failed
-        running.error = _("Interrupted: no progress for an hour.")
+        running.error = _("Interrupted: the background job stopped without finishing.")
         session.add(running)
     config = parse_config(campaign.config)
     run = ScoringRun(
@@ -68,6 +74,9 @@ def start_run(
     )
     session.add(run)
     session.flush()
+    jobs.enqueue(
+        session, JOB_KIND, {"run": row_id(run)}, dedupe_key=job_key(row_id(run)), actor=actor
+    )
     return run
 
 
@@ -78,8 +87,14 @@ def _set_progress(engine: Engine, run_id: int, percent: int, message: str) -> No
         )
 
 
-def run_job(engine: Engine, run_id: int) -> None:
-    """Complete the running row ``run_id`` (its own unit of work; progress in short ones)."""
+def run_job(
+    engine: Engine,
+    run_id: int,
+    *,
+    open_unit: Callable[[], AbstractContextManager[Session]] | None = None,
+) -> None:
+    """Complete the running row ``run_id`` in one unit of work (``open_unit``, by default a
+    plain one; the job's fenced one in a worker); progress in short ones."""
     writing = False
 
     def progress(percent: int, message: str) -> None:
@@ -89,10 +104,14 @@ def run_job(engine: Engine, run_id: int) -> None:
         writing = percent >= WRITING_PERCENT
         _set_progress(engine, run_id, percent, message)
 
+    def plain_unit() -> AbstractContextManager[Session]:
+        return unit_of_work(engine)
+
     try:
-        with unit_of_work(engine) as session:
+        with (open_unit or plain_unit)() as session:
             run = repository.get_run(session, run_id)
-            assert run is not None
+            if run is None or run.status != RunStatus.running:
+                return  # completed or failed by an earlier attempt
             campaign = session.get(Campaign, run.campaign_id)
             actor = session.get(User, run.created_by) if run.created_by else None
             assert campaign is not None
@@ -102,10 +121,27 @@ def run_job(engine: Engine, run_id: int) -> None:
                 )
             else:
                 run_scoring(session, campaign=campaign, actor=actor, progress=progress, run=run)
-    except Exception as exc:  # the job reports any failure on the run itself
+    except LeaseLost:
+        raise  # another worker has the run now: this attempt leaves nothing behind
+    except Exception as exc:  # a scoring error is reported on the run itself, not retried
         message = str(exc) or exc.__class__.__name__
         with unit_of_work(engine) as session:
             repository.mark_failed(session, run_id=run_id, error=message[:2000])
+
+
+def run_scoring_job(context: JobContext) -> None:
+    """The ``scoring.run`` job: the work and the job's end commit in one transaction."""
+    run_job(context.engine, int(context.payload["run"]), open_unit=context.unit_of_work)
+
+
+def scoring_job_gave_up(session: Session, job: Job) -> None:
+    """The job failed for good (its workers kept dying): the run says so."""
+    repository.mark_failed(
+        session,
+        run_id=int(job.payload["run"]),
+        error=_("Interrupted: the background job stopped without finishing.")
+        + (f" ({job.last_error})" if job.last_error else ""),
+    )
 
 
 def _complete_preview(
@@ -135,16 +171,3 @@ def _complete_preview(
         object_id=run.id,
         after={"campaign": run.campaign_id, "inputs_sha256": result.inputs_sha256},
     )
-
-
-def launch(engine: Engine, run_id: int) -> threading.Thread:
-    """Run the job in a background thread (once the row it completes is committed)."""
-    thread = threading.Thread(target=run_job, args=(engine, run_id), daemon=True)
-    _JOBS[run_id] = thread
-    thread.start()
-    return thread
-
-
-def job(run_id: int) -> threading.Thread | None:
-    """The thread of this process completing ``run_id``, if it started one."""
-    return _JOBS.get(run_id)

@@ -1,6 +1,6 @@
 """Scoring runs (organiser pages, the preview and final-run buttons and their progress).
 
-A button creates a ``running`` row and starts :mod:`app.results.jobs` in the background; the
+A button creates a ``running`` row and its durable job (:mod:`app.results.jobs`); the
 progress page is polled by htmx every few seconds (a ``Refresh`` header and a plain link do
 the same without JavaScript) and links the result once the run is complete.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser
@@ -23,6 +23,7 @@ from app.core.errors import NotFound
 from app.core.i18n import _, get_locale
 from app.core.labels import N_
 from app.core.templating import flash, is_fragment_request, render
+from app.jobs import service as jobs_service
 from app.results import jobs, repository, service
 from app.results import labels as _labels  # noqa: F401  (registers the pages' template filters)
 from app.results.models import RunKind, RunStatus, ScoringRun
@@ -100,16 +101,13 @@ def _start(
     session: SessionDep,
     user: AdminUser,
     campaign_id: int,
-    background: BackgroundTasks,
     *,
     preview: bool,
 ) -> Response:
     campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    # The run and its durable job commit with this request; a worker picks the job up.
     run = jobs.start_run(session, campaign=campaign, actor=user, preview=preview)
     run_id = row_id(run)
-    # Background tasks run after the response, so after the request's unit of work committed
-    # the row the job reads from its own session.
-    background.add_task(jobs.launch, request.app.state.engine, run_id)
     if preview:
         flash(request, _("Provisional preview %(id)d started.") % {"id": run_id})
     else:
@@ -126,10 +124,9 @@ def scoring_run_start(
     session: SessionDep,
     user: AdminUser,
     campaign_id: int,
-    background: BackgroundTasks,
 ) -> Response:
     """Start a final scoring run of a closed campaign in the background (409 otherwise)."""
-    return _start(request, session, user, campaign_id, background, preview=False)
+    return _start(request, session, user, campaign_id, preview=False)
 
 
 @router.post("/campaigns/{campaign_id}/runs/preview", name="scoring_preview_start")
@@ -138,10 +135,9 @@ def scoring_preview_start(
     session: SessionDep,
     user: AdminUser,
     campaign_id: int,
-    background: BackgroundTasks,
 ) -> Response:
     """Start a provisional preview of an open campaign in the background (409 otherwise)."""
-    return _start(request, session, user, campaign_id, background, preview=True)
+    return _start(request, session, user, campaign_id, preview=True)
 
 
 def _get_run(session: SessionDep, campaign_id: int, run_id: int) -> ScoringRun:
@@ -161,6 +157,7 @@ def scoring_run_progress(
     context = {
         "campaign": campaign,
         "run": run,
+        "job": jobs_service.job_by_key(session, jobs.job_key(run_id)),
         "progress_step": progress_step,
         "refresh_seconds": REFRESH_SECONDS,
     }

@@ -54,6 +54,7 @@ from app.core.i18n import _
 from app.core.labels import N_
 from app.core.timeutil import utcnow
 from app.instruments.service import load_published
+from app.jobs import service as jobs
 from app.missions.models import (
     Mission,
     MissionState,
@@ -275,7 +276,31 @@ def transition(
         at=at,
     )
     session.flush()
+    if target == ReviewState.has_issues:
+        _announce_correction(session, visit=visit, event=event, actor=actor)
     return event
+
+
+def _announce_correction(
+    session: Session, *, visit: Visit, event: ReviewEvent, actor: User
+) -> None:
+    """Tell the shopper their report is to be corrected, once this decision is committed.
+
+    A job (``notify.visit_correction``, :mod:`app.reviews.notifications`) rather than the
+    e-mail itself: the e-mail carries an absolute link, and this function has no request and
+    no settings (the page, the API and the demo call it); the job's handler has them.
+    """
+    shopper = session.get(User, visit.shopper_id) if visit.shopper_id is not None else None
+    if shopper is None or not shopper.is_active:
+        return
+    event_id = row_id(event)
+    jobs.enqueue(
+        session,
+        "notify.visit_correction",
+        {"visit_id": str(visit.id), "event_id": event_id},
+        dedupe_key=f"notify.visit_correction:{event_id}",
+        actor=actor,
+    )
 
 
 def add_comment(session: Session, *, visit_id: uuid.UUID, actor: User, comment: str) -> ReviewEvent:

@@ -47,6 +47,12 @@ PUBLIC_ROUTES = {
     "service_worker": "the shoppers' service worker script: static code, no data",
     "api_rankings": "public once published; before that admin/jury only (checked in the handler)",
     "methodology": "the public methodology page every results table links to",
+    "password_forgot": "the forgotten-password form",
+    "password_forgot_submit": "anonymous request, rate-limited, same answer whatever the address",
+    "password_reset": "the token in the e-mailed link is the credential",
+    "password_reset_submit": "the token in the e-mailed link is the credential",
+    "citizen_optout": "the opt-out token in the e-mailed link is the credential",
+    "citizen_optout_submit": "one-click opt-out (RFC 8058): the token is the credential",
 }
 FRAMEWORK_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "static"}
 
@@ -106,6 +112,7 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "year": 2031,
         "category": "communes-0-3500",
         "run_id": 1,
+        "message_id": 1,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

@@ -16,10 +16,9 @@ from app.audit.models import AuditEvent
 from app.campaigns.models import Campaign, CampaignState
 from app.campaigns.service import transition
 from app.jury.models import AwardDecision
-from app.results import jobs
 from app.results.models import RankRow, RunKind, RunStatus, ScoreRow, ScoringRun
 from tests.app.test_jury import SMALL, Jury, jury, login_en  # noqa: F401  (jury: a fixture)
-from tests.conftest import login, make_user
+from tests.conftest import login, make_user, run_jobs
 from tests.factories.responses import add_responses
 from tests.factories.visits import add_visits
 
@@ -36,9 +35,8 @@ def collected(open_campaign: Campaign, registry: Session) -> Campaign:
 
 
 def _finish(registry: Session, run_id: int) -> ScoringRun:
-    job = jobs.job(run_id)
-    assert job is not None
-    job.join(timeout=120)
+    """Run the queued jobs as a worker would (the run's job among them)."""
+    run_jobs(registry.get_bind())  # type: ignore[arg-type]
     registry.expire_all()
     run = registry.get(ScoringRun, run_id)
     assert run is not None

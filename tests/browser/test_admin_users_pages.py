@@ -24,7 +24,7 @@ TEXTS = {
         "email": "Adresse électronique",
         "password": "Mot de passe",
         "sign_in": "Se connecter",
-        "create": "Créer et obtenir le lien d'invitation",
+        "create": "Créer et envoyer l’invitation",
         "choose": "Choisissez un rôle",
         "bad_email": "Saisissez une adresse e-mail valide, par exemple nom@example.fr.",
         "deactivate": "Désactiver ce compte…",
@@ -35,7 +35,7 @@ TEXTS = {
         "email": "E-mail address",
         "password": "Password",
         "sign_in": "Sign in",
-        "create": "Create and get the invitation link",
+        "create": "Create and send the invitation",
         "choose": "Choose a role",
         "bad_email": "Enter a valid e-mail address, such as name@example.fr.",
         "deactivate": "Deactivate this account…",
@@ -109,7 +109,8 @@ def test_users_and_scoring_pages(
     page.locator("#field-role").select_option("reviewer")
     page.get_by_role("button", name=text["create"]).click()
     page.wait_for_load_state()
-    assert "/invitations/" in page.locator(".notice").first.inner_text()
+    notice = page.locator(".notice").first.inner_text()
+    assert email in notice and "/invitations/" not in notice  # sent by e-mail, never shown
 
     page.get_by_role("link", name=person).first.click()
     page.wait_for_load_state()

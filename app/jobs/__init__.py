@@ -1,0 +1,1 @@
+"""Durable background jobs: stored in the database, claimed with a lease, retried with backoff."""
