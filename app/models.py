@@ -4,7 +4,7 @@ from app.accounts.models import AccountInvitation, PasswordReset, User
 from app.audit.models import AuditEvent
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
-from app.collection.models import Invitation, Response, SurveyDraft
+from app.collection.models import Invitation, InvitationRecipient, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
 from app.instruments.models import InstrumentVersion
 from app.jobs.models import Job
@@ -32,6 +32,7 @@ __all__ = [
     "Candidate",
     "InstrumentVersion",
     "Invitation",
+    "InvitationRecipient",
     "Job",
     "JuryComment",
     "JuryConflict",

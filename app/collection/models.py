@@ -79,3 +79,40 @@ class Invitation(SQLModel, table=True):
     # The draft the invitation opened (an unfinished answer resumes); once sent, the response id.
     draft_id: uuid.UUID | None = Field(default=None, index=True)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InvitationRecipient(SQLModel, table=True):
+    """The citizen an :class:`Invitation` was e-mailed to, until the collection closes.
+
+    Never joined to a response: the invitation says whether it was used, nothing more. The
+    address and the clear token are erased at once on opt-out, and for everyone at close;
+    the dates stay, so the counts (invited, reminded, opted out, erased) remain.
+    """
+
+    __tablename__ = "invitation_recipients"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "email_hash", name="uq_invitation_recipients_email"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitations.id", unique=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    # None once erased (opt-out or close).
+    email: str | None = Field(default=None, max_length=254)
+    # A keyed hash of the lower-cased address, kept after an opt-out (erased at close) so that
+    # a later upload of the same list cannot invite again someone who asked for nothing more.
+    email_hash: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="fr", max_length=8)
+    # The invitation's clear token. Invitations keep only its hash, but the one reminder must
+    # carry the same survey link again (a new token would leave the first e-mail's link
+    # pointing at a different invitation than the reminder's); erased with the address.
+    token: str | None = Field(default=None, max_length=64)
+    # The opt-out link's token, hashed (its clear value is only in the e-mails).
+    optout_token_hash: str = Field(max_length=64, unique=True)
+    # When the invitation e-mail was queued (by the ``citizen.invitations`` job, so that a
+    # list of 50,000 addresses does not hold the upload's request for minutes).
+    invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    remind_after: datetime = Field(sa_type=UTCDateTime, index=True)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -12,9 +12,10 @@ from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
 from app.campaigns.models import CampaignInstrument, Candidate
-from app.collection.models import Invitation, Response, SurveyDraft
+from app.collection.models import Invitation, InvitationRecipient, Response, SurveyDraft
 from app.core.cache import BoundedCache
 from app.instruments.models import InstrumentVersion
+from app.mail.models import MessageState, OutboxMessage
 
 
 def candidate_authority(
@@ -195,3 +196,183 @@ def pinned_survey(session: Session, campaign_id: int) -> InstrumentVersion | Non
         session.expunge(version)
         _PUBLISHED.put(key, version)
     return version
+
+
+# --- citizens invited by e-mail (app.collection.email_invitations) ---------------------------
+
+CHUNK = 500  # under SQLite's bound-parameter limit
+
+
+def insert_invitations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert invitations in bulk; their ids, in the order of ``rows``."""
+    table = Invitation.__table__  # type: ignore[attr-defined]
+    statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), CHUNK):
+        result = session.execute(statement, rows[start : start + CHUNK])
+        ids.extend(int(row[0]) for row in result)
+    return ids
+
+
+def insert_recipients(session: Session, rows: list[dict[str, Any]]) -> None:
+    table = InvitationRecipient.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), CHUNK):
+        session.execute(sa.insert(table), rows[start : start + CHUNK])
+
+
+def invited_email_hashes(session: Session, *, campaign_id: int, hashes: list[str]) -> set[str]:
+    """Which of these address hashes were already invited to the campaign (opted out too)."""
+    found: set[str] = set()
+    for start in range(0, len(hashes), CHUNK):
+        chunk = hashes[start : start + CHUNK]
+        found.update(
+            str(value)
+            for value in session.exec(
+                select(InvitationRecipient.email_hash).where(
+                    col(InvitationRecipient.campaign_id) == campaign_id,
+                    col(InvitationRecipient.email_hash).in_(chunk),
+                )
+            )
+        )
+    return found
+
+
+def recipient_by_optout_hash(session: Session, token_hash: str) -> InvitationRecipient | None:
+    return session.exec(
+        select(InvitationRecipient).where(col(InvitationRecipient.optout_token_hash) == token_hash)
+    ).first()
+
+
+def recipients_to_invite(
+    session: Session, *, campaign_id: int, limit: int
+) -> list[tuple[InvitationRecipient, Invitation]]:
+    """Recipients whose invitation e-mail is not queued yet (and who are still reachable)."""
+    rows = session.exec(
+        select(InvitationRecipient, Invitation)
+        .join(Invitation, col(Invitation.id) == col(InvitationRecipient.invitation_id))
+        .where(
+            col(InvitationRecipient.campaign_id) == campaign_id,
+            col(InvitationRecipient.invited_at).is_(None),
+            col(InvitationRecipient.email).is_not(None),
+            col(InvitationRecipient.erased_at).is_(None),
+        )
+        .order_by(col(InvitationRecipient.id))
+        .limit(limit)
+    ).all()
+    return [(recipient, invitation) for recipient, invitation in rows]
+
+
+def recipients_due_reminder(
+    session: Session, *, campaign_id: int, now: datetime
+) -> list[tuple[InvitationRecipient, Invitation]]:
+    """Recipients whose reminder is due: not reminded, not opted out, not erased, and whose
+    invitation was not used to answer."""
+    rows = session.exec(
+        select(InvitationRecipient, Invitation)
+        .join(Invitation, col(Invitation.id) == col(InvitationRecipient.invitation_id))
+        .where(
+            col(InvitationRecipient.campaign_id) == campaign_id,
+            col(InvitationRecipient.remind_after) <= now,
+            col(InvitationRecipient.invited_at).is_not(None),
+            col(InvitationRecipient.reminded_at).is_(None),
+            col(InvitationRecipient.opted_out_at).is_(None),
+            col(InvitationRecipient.erased_at).is_(None),
+            col(InvitationRecipient.email).is_not(None),
+            col(Invitation.used_at).is_(None),
+        )
+        .order_by(col(InvitationRecipient.id))
+    ).all()
+    return [(recipient, invitation) for recipient, invitation in rows]
+
+
+def recipient_ids(session: Session, *, campaign_id: int) -> list[int]:
+    rows = session.exec(
+        select(InvitationRecipient.id).where(col(InvitationRecipient.campaign_id) == campaign_id)
+    )
+    return [int(value) for value in rows if value is not None]
+
+
+def recipients_with_unsent_messages(
+    session: Session, *, object_type: str, recipient_ids: list[int]
+) -> list[int]:
+    """Those of these recipients that still have a message waiting in the outbox."""
+    found: set[int] = set()
+    for start in range(0, len(recipient_ids), CHUNK):
+        chunk = [str(value) for value in recipient_ids[start : start + CHUNK]]
+        found.update(
+            int(str(value))
+            for value in session.exec(
+                select(OutboxMessage.object_id)
+                .where(
+                    col(OutboxMessage.object_type) == object_type,
+                    col(OutboxMessage.object_id).in_(chunk),
+                    col(OutboxMessage.state).in_([MessageState.queued, MessageState.held]),
+                )
+                .distinct()
+            )
+        )
+    return sorted(found)
+
+
+def erase_recipient_addresses(session: Session, *, campaign_id: int, now: datetime) -> int:
+    """Forget every address, clear token and address hash of a campaign's recipients."""
+    result = session.execute(
+        sa.update(InvitationRecipient)
+        .where(
+            col(InvitationRecipient.campaign_id) == campaign_id,
+            col(InvitationRecipient.erased_at).is_(None),
+        )
+        .values(email=None, email_hash=None, token=None, erased_at=now)
+    )
+    # Opted-out recipients have no address any more, but still a hash that kept them from
+    # being invited again: gone too now that no upload can come.
+    session.execute(
+        sa.update(InvitationRecipient)
+        .where(
+            col(InvitationRecipient.campaign_id) == campaign_id,
+            col(InvitationRecipient.email_hash).is_not(None),
+        )
+        .values(email=None, email_hash=None, token=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RecipientCountsRow:
+    authority_code: str
+    authority_name: str
+    invited: int
+    reminded: int
+    opted_out: int
+    answered: int
+    erased: int
+
+
+def recipient_counts(session: Session, *, campaign_id: int) -> list[RecipientCountsRow]:
+    """Per candidate: invited by e-mail, reminded, opted out, answered, erased (counts only)."""
+    recipient = InvitationRecipient.__table__  # type: ignore[attr-defined]
+    invitation = Invitation.__table__  # type: ignore[attr-defined]
+    authority = Authority.__table__  # type: ignore[attr-defined]
+    statement = (
+        sa.select(
+            invitation.c.authority_code,
+            authority.c.name,
+            sa.func.count(recipient.c.id),
+            sa.func.count(recipient.c.reminded_at),
+            sa.func.count(recipient.c.opted_out_at),
+            sa.func.count(invitation.c.used_at),
+            sa.func.count(recipient.c.erased_at),
+        )
+        .select_from(
+            recipient.join(invitation, invitation.c.id == recipient.c.invitation_id).join(
+                authority, authority.c.code == invitation.c.authority_code
+            )
+        )
+        .where(recipient.c.campaign_id == campaign_id)
+        .group_by(invitation.c.authority_code, authority.c.name)
+        .order_by(authority.c.name)
+    )
+    return [
+        RecipientCountsRow(str(code), str(name), *(int(n) for n in numbers))
+        for code, name, *numbers in session.execute(statement).all()
+    ]

@@ -7,7 +7,7 @@ import io
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
@@ -21,17 +21,19 @@ from app.accounts.models import Role, User
 from app.authorities import service as authorities_service
 from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
+from app.campaigns.models import Campaign
 from app.campaigns.schemas import Channel
-from app.collection import ingest, service, submission, targets
+from app.collection import email_invitations, ingest, service, submission, targets
 from app.collection.models import ResponseSource, SurveyDraft
 from app.collection.repository import DraftRow
 from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
 from app.core.cache import BoundedCache
 from app.core.config import Settings, SettingsDep, settings_of
 from app.core.db import SessionDep, row_id
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _, get_locale
-from app.core.templating import render, templates
+from app.core.templating import flash, render, templates
+from app.core.urls import absolute_url
 
 api_router = APIRouter(prefix="/api/v1", tags=["collection"])
 
@@ -619,6 +621,110 @@ def invitations_create(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- invitations by e-mail ------------------------------------------------------------------
+
+MAX_RECIPIENTS_CSV_BYTES = 10 * 1024 * 1024  # 50,000 lines of address, code and language
+
+
+def _email_invitations_page(
+    request: Request,
+    session: Session,
+    campaign: Campaign,
+    *,
+    errors: dict[str, str] | None = None,
+    remind_after_days: str = "",
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "campaign": campaign,
+        "figures": email_invitations.figures(session, campaign=campaign),
+        "can_upload": campaign.state in email_invitations.UPLOAD_STATES,
+        "errors": errors or {},
+        # A refused file lists one problem a line (``refuse_file``).
+        "file_problems": (errors or {})["file"].split("\n") if "file" in (errors or {}) else [],
+        "remind_after_days": remind_after_days or str(email_invitations.DEFAULT_REMINDER_DAYS),
+        "min_days": email_invitations.MIN_REMINDER_DAYS,
+        "max_days": email_invitations.MAX_REMINDER_DAYS,
+        "max_rows": email_invitations.MAX_ROWS,
+    }
+    return render(request, "collection/email_invitations.html", context, status_code=status_code)
+
+
+@router.get("/campaigns/{campaign_id}/invitations/email", name="email_invitations")
+def email_invitations_page(
+    request: Request, session: SessionDep, admin: AdminUser, campaign_id: int
+) -> Response:
+    """Invitations by e-mail: the upload form and the counts (never an address)."""
+    campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    return _email_invitations_page(request, session, campaign)
+
+
+@router.post("/campaigns/{campaign_id}/invitations/email", name="email_invitations_upload")
+def email_invitations_upload(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+    campaign_id: int,
+    file: Annotated[UploadFile | None, File()] = None,
+    remind_after_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Invite a list of citizens by e-mail (all the file or nothing), then one reminder."""
+    campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    try:
+        days = email_invitations.reminder_days(remind_after_days)
+        # A plain ``def`` route (run in a worker thread): reading and inviting block no one.
+        content = file.file.read(MAX_RECIPIENTS_CSV_BYTES + 1) if file is not None else b""
+        if not content:
+            raise InvalidInput(_("Choose a CSV file."), field="file")
+        if len(content) > MAX_RECIPIENTS_CSV_BYTES:
+            raise InvalidInput(_("The file is larger than 10 MB."), field="file")
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(_("The file is not UTF-8 text."), field="file") from exc
+        report = email_invitations.upload_recipients(
+            session,
+            settings=settings,
+            campaign=campaign,
+            text=text,
+            remind_after_days=days,
+            base_url=absolute_url(request, settings, "/"),
+            actor=admin,
+        )
+    except InvalidInput as exc:
+        return _email_invitations_page(
+            request,
+            session,
+            campaign,
+            errors={exc.field or "file": exc.message},
+            remind_after_days=remind_after_days,
+            status_code=422,
+        )
+    flash(request, email_invitations.upload_message(report))
+    return RedirectResponse(
+        request.url_for("email_invitations", campaign_id=campaign_id).path, status_code=303
+    )
+
+
+@router.get("/optout/{token}", name="citizen_optout")
+def citizen_optout(request: Request, session: SessionDep, token: str) -> Response:
+    """The opt-out link of an invitation e-mail: a page with a button (reading changes
+    nothing, so a mail scanner that follows links opts nobody out)."""
+    state = email_invitations.optout_state(session, token=token)
+    return render(request, "collection/optout.html", {"state": state.value, "token": token})
+
+
+@router.post("/optout/{token}", name="citizen_optout_submit")
+def citizen_optout_submit(request: Request, session: SessionDep, token: str) -> Response:
+    """Opt out: the page's button, or a mail client's one-click POST (RFC 8058, body
+    ``List-Unsubscribe=One-Click``). Honoured at once; the answer is the same either way."""
+    state = email_invitations.opt_out(session, token=token)
+    return render(
+        request, "collection/optout.html", {"state": state.value, "token": token, "done": True}
     )
 
 

@@ -65,7 +65,9 @@ def is_csrf_exempt(request: Request) -> bool:
     anonymous = "user_id" not in request.session
     # The public questionnaire: citizens are anonymous and hold no credential a forged request
     # could borrow; abuse is handled by rate limits, validation and the honeypot instead.
-    return anonymous and request.url.path.startswith(("/api/", "/s/"))
+    # The opt-out links: mail clients POST there themselves (RFC 8058 one-click), with no
+    # page of ours before; the secret token in the path is the proof.
+    return anonymous and request.url.path.startswith(("/api/", "/s/", "/optout/"))
 
 
 async def csrf_protect(request: Request) -> None:

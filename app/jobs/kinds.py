@@ -52,4 +52,14 @@ KINDS: dict[str, JobKind] = {
         handler="app.jury.notifications:notify_jury_ready",
         label=N_("Notice: the jury can deliberate"),
     ),
+    # Citizens invited by e-mail (app.collection.email_invitations): the invitations of an
+    # uploaded list, a batch at a time, then the one reminder of everyone then due.
+    "citizen.invitations": JobKind(
+        handler="app.collection.email_invitations:send_invitations",
+        label=N_("Invitations to citizens"),
+    ),
+    "citizen.reminders": JobKind(
+        handler="app.collection.email_invitations:send_reminders",
+        label=N_("Reminders to invited citizens"),
+    ),
 }
