@@ -41,6 +41,7 @@ from app.core.errors import Conflict, InvalidInput, refuse_file
 from app.core.i18n import _, get_locale, ngettext
 from app.core.security import hash_token, keyed_hash, new_token
 from app.core.timeutil import utcnow
+from app.core.urls import public_base
 from app.jobs import service as jobs
 from app.jobs.models import JobState
 from app.jobs.worker import JobContext
@@ -65,11 +66,6 @@ MAX_REMINDER_DAYS = 60
 # queued by a job, with no request to ask ``url_for``.
 INVITATION_PATH = "/i/{token}"
 OPTOUT_PATH = "/optout/{token}"
-
-
-def public_base(settings: Settings) -> str:
-    """The platform's address for links sent from a job (no request to take it from)."""
-    return (settings.public_url or "http://localhost:8000").rstrip("/")
 
 
 def optout_token(survey_token: str) -> str:

@@ -12,3 +12,12 @@ def absolute_url(request: Request, settings: Settings, path: str) -> str:
     address this request came to when none is configured."""
     base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
     return base + "/" + path.lstrip("/")
+
+
+# Jobs have no request: their links use the configured address, or the development server's.
+DEVELOPMENT_URL = "http://localhost:8000"
+
+
+def public_base(settings: Settings) -> str:
+    """The platform's public address for links written outside a request (job handlers)."""
+    return (settings.public_url or DEVELOPMENT_URL).rstrip("/")

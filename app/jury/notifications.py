@@ -18,7 +18,7 @@ from app.accounts.models import User
 from app.campaigns import repository as campaigns_repository
 from app.campaigns.models import Campaign, CampaignState
 from app.campaigns.service import parse_config
-from app.core.config import Settings
+from app.core.urls import public_base
 from app.jobs import service as jobs
 from app.jobs.worker import JobContext
 from app.jury import repository
@@ -37,10 +37,6 @@ WORKSPACE_PATH = "/campaigns/{campaign_id}/jury"
 class ReadyCategory:
     label: str
     candidates: int
-
-
-def public_base(settings: Settings) -> str:
-    return (settings.public_url or "http://localhost:8000").rstrip("/")
 
 
 def notified_user_ids(session: Session, *, campaign_id: int) -> set[int]:

@@ -17,7 +17,7 @@ from app.audit.models import record_audit
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignState, Candidate, CandidateStatus
 from app.campaigns.service import parse_config
-from app.core.config import Settings
+from app.core.urls import public_base
 from app.jobs import service as jobs
 from app.jobs.worker import JobContext
 from app.mail.models import OutboxMessage
@@ -38,10 +38,6 @@ RESULTS_PATH = "/results/{year}"
 class Contact:
     user: User
     authority: Authority
-
-
-def public_base(settings: Settings) -> str:
-    return (settings.public_url or "http://localhost:8000").rstrip("/")
 
 
 def candidate_contacts(session: Session, campaign_id: int) -> list[Contact]:

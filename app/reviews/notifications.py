@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import User
 from app.authorities.models import Authority
 from app.campaigns.models import Campaign
-from app.core.config import Settings
+from app.core.urls import public_base
 from app.jobs.worker import JobContext
 from app.mail.models import OutboxMessage
 from app.mail.service import queue_email
@@ -28,10 +28,6 @@ OBJECT_TYPE = "review_event"
 # and the correction filed. Written out: importing app.visits here would be a cycle (app.visits
 # calls the review service).
 REPORT_PATH = "/me/missions/{mission_id}/report"
-
-
-def public_base(settings: Settings) -> str:
-    return (settings.public_url or "http://localhost:8000").rstrip("/")
 
 
 def already_queued(session: Session, *, template: str, object_type: str, object_id: str) -> bool:
