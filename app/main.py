@@ -26,6 +26,7 @@ from app.core.middleware import (
 )
 from app.core.security import csrf_protect
 from app.core.templating import set_layout_user_loader
+from app.exports import routes as exports_routes
 from app.instruments import routes as instruments_routes
 from app.jury import routes as jury_routes
 from app.missions import routes as missions_routes
@@ -131,4 +132,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(publication_routes.api_router)
     app.include_router(jobs_routes.router)
     app.include_router(outbox_routes.router)
+    app.include_router(exports_routes.router)
     return app

@@ -6,6 +6,7 @@ from app.authorities.models import Authority
 from app.campaigns.models import Campaign, CampaignInstrument, CampaignTransition, Candidate
 from app.collection.models import Invitation, InvitationRecipient, Response, SurveyDraft
 from app.core.ratelimit import RateLimitCounter
+from app.exports.models import Export
 from app.instruments.models import InstrumentVersion
 from app.jobs.models import Job
 from app.jury.models import AwardDecision, JuryComment, JuryConflict, JuryVote
@@ -30,6 +31,7 @@ __all__ = [
     "CampaignInstrument",
     "CampaignTransition",
     "Candidate",
+    "Export",
     "InstrumentVersion",
     "Invitation",
     "InvitationRecipient",

@@ -12,6 +12,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 command -v npm >/dev/null || missing+=(npm)
 # R: the mystery-channel pooled variances are checked against base R's anova(lm(...)).
 command -v Rscript >/dev/null || missing+=(r-base-core)
+# R haven reads every SPSS and Stata export back (ReadStat, as in pyreadstat, but R's side).
+[[ "$(dpkg-query -W -f='${Status}' r-cran-haven 2>/dev/null)" == *" ok installed" ]] || missing+=(r-cran-haven)
 # Java: ODK Validate (the jar in the pyxform wheel) checks every exported XLSForm.
 command -v java >/dev/null || missing+=(default-jre-headless)
 # WeasyPrint (PDF posters) loads Pango and HarfBuzz's subsetter at run time; DejaVu is the poster font.

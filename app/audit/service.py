@@ -23,6 +23,7 @@ from app.audit import labels, repository
 from app.audit.models import AuditEvent
 from app.audit.schemas import PARIS, AuditFilters
 from app.core.i18n import _
+from app.core.spreadsheet import neutral_text
 
 CSV_COLUMNS = (
     "at",
@@ -209,19 +210,10 @@ def _compact_json(value: dict[str, Any] | None) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-# A cell starting with one of these is a formula to a spreadsheet (names are typed by people).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutral(cell: str) -> str:
-    """The cell as text for spreadsheets too: a leading quote defuses a formula (OWASP)."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
 def _csv_chunk(rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(
-        [[_neutral(cell) for cell in row] for row in rows]
+        [[neutral_text(cell) for cell in row] for row in rows]
     )
     return buffer.getvalue().encode("utf-8")
 

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     # Mystery shoppers' evidence files (photos, screenshots, PDFs); default: <var_dir>/evidence.
     evidence_dir: Path | None = None
+    # Analyst exports being built and kept until they expire; default: <var_dir>/exports.
+    exports_dir: Path | None = None
+    # Exports hold individual answers: their files are deleted after this many days.
+    export_retention_days: int = Field(default=7, ge=1, le=90)
     # The address people reach the platform at, for the links in e-mails (the request's own
     # address when empty, e.g. http://127.0.0.1:8000 in development).
     public_url: str = ""
@@ -83,6 +87,8 @@ class Settings(BaseSettings):
             self.secret_key = _development_secret_key(self.var_dir)
         if self.evidence_dir is None:
             self.evidence_dir = self.var_dir / "evidence"
+        if self.exports_dir is None:
+            self.exports_dir = self.var_dir / "exports"
         return self
 
     @property

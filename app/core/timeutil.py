@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+#: The campaigns' wall-clock time (metropolitan France): pages, exports, day boundaries.
+LOCAL_ZONE = ZoneInfo("Europe/Paris")
 
 
 def utcnow() -> datetime:

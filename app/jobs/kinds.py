@@ -62,4 +62,17 @@ KINDS: dict[str, JobKind] = {
         handler="app.collection.email_invitations:send_reminders",
         label=N_("Reminders to invited citizens"),
     ),
+    # Analyst exports (app.exports.service): built in the long queue (a million responses take
+    # minutes), their files deleted when they expire.
+    "exports.build": JobKind(
+        handler="app.exports.service:build_export_job",
+        label=N_("Data export"),
+        queue=Queue.long,
+        max_attempts=3,
+        on_give_up="app.exports.service:build_gave_up",
+    ),
+    "exports.expire": JobKind(
+        handler="app.exports.service:expire_export_job",
+        label=N_("Deletion of an expired export"),
+    ),
 }
