@@ -34,15 +34,19 @@ from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.core.i18n import _, use_locale
 from app.core.spreadsheet import CsvDialect
 from app.core.timeutil import LOCAL_ZONE, utcnow
+from app.core.urls import public_base
 from app.exports import files, repository
 from app.exports.datasets import ExportScope, datasets_of
 from app.exports.models import Export, ExportContent, ExportFormat, ExportState
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.worker import JobContext
+from app.mail.service import queue_email
 
 BUILD_JOB = "exports.build"
 EXPIRE_JOB = "exports.expire"
+# The exports page (app.exports.routes ``exports_page``), linked from the "ready" e-mail.
+EXPORTS_PATH = "/campaigns/{campaign_id}/exports"
 
 
 def format_label(value: str) -> str:
@@ -335,6 +339,7 @@ def build_export_job(context: JobContext) -> None:
         export.sha256 = sha
         export.rows = rows
         session.add(export)
+        _tell_requester(session, settings, export)
         jobs.enqueue(
             session,
             EXPIRE_JOB,
@@ -342,6 +347,33 @@ def build_export_job(context: JobContext) -> None:
             run_after=export.expires_at,
             dedupe_key=f"export-expiry:{export_id}",
         )
+
+
+def _tell_requester(session: Session, settings: Settings, export: Export) -> None:
+    """An e-mail to whoever asked (a million rows take minutes: nobody waits on the page)."""
+    user = session.get(User, export.requested_by_id)
+    campaign = session.get(Campaign, export.campaign_id)
+    if user is None or not user.is_active or campaign is None:
+        return
+    with use_locale(user.language):
+        content, fmt = content_label(export.content), format_label(export.format)
+    queue_email(
+        session,
+        settings=settings,
+        to=user.email,
+        language=user.language,
+        template="export_ready",
+        context={
+            "name": user.display_name,
+            "campaign": campaign.name,
+            "content": content,
+            "format": fmt,
+            "expires": export.expires_at,
+            "url": public_base(settings) + EXPORTS_PATH.format(campaign_id=campaign.id),
+        },
+        object_type="export",
+        object_id=export.id,
+    )
 
 
 def _mark_failed(session: Session, export_id: int, error: str) -> None:

@@ -35,6 +35,7 @@ from app.exports.codebook import option_codes
 from app.exports.models import Export, ExportState
 from app.instruments.service import load_published
 from app.jobs.models import Job
+from app.mail.models import OutboxMessage
 from app.missions.models import Mission, ReviewState, Visit
 from tests.conftest import OPEN_CANDIDATES, csrf_from, login, make_user, run_jobs
 from tests.factories.responses import add_responses
@@ -425,6 +426,10 @@ def test_an_export_file_is_deleted_when_it_expires(
     assert settings.exports_dir is not None
     path = settings.exports_dir / export.storage_path
     assert path.is_file()
+    # Whoever asked is told by e-mail, with the page's link and the deletion date.
+    told = session.exec(select(OutboxMessage).where(OutboxMessage.template == "export_ready")).one()
+    assert f"/campaigns/{collected.id}/exports" in told.text_body
+    assert told.subject.startswith(("Your data export", "Votre export"))
     expiry = session.exec(select(Job).where(Job.kind == "exports.expire")).one()
     expiry.run_after = utcnow() - timedelta(seconds=1)
     session.add(expiry)
