@@ -1,22 +1,31 @@
 """Public results of a published campaign: laureates, distributions, open data, the rankings
 API, and the methodology page that every table links to.
 
-URL names: ``results_public``, ``results_category``, ``open_data_csv``, ``open_data_json`` (all
-404 until the campaign is published), ``api_rankings``, ``methodology``.
+URL names: ``results_public``, ``results_category``, ``open_data_csv``, ``open_data_json``,
+``open_data_schema``, ``open_data_package``, ``open_data_dictionary`` (all 404 until the campaign
+is published), ``api_rankings``, ``methodology``.
+
+The CSV files and the Table Schema take ``?format=international`` (the default) or
+``?format=french`` (see :mod:`app.publication.opendata`); another value is a 422 naming
+``format``. Every open-data answer carries the publication date as ``Last-Modified``, and the
+described ones (schema, package, dictionary) the language they are written in.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from email.utils import format_datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.accounts.dependencies import OptionalUser
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
+from app.core.i18n import get_locale
+from app.core.spreadsheet import CsvDialect
 from app.core.templating import render, templates
-from app.publication import service
+from app.publication import opendata, service
 from app.results.schemas import RankingsResponse
 from app.scorecards.svg import forest_svg
 
@@ -68,36 +77,135 @@ def api_rankings(
     )
 
 
+# ``format`` names the dialect in URLs (a reader's word); ``dialect`` in the code.
+DialectQuery = Annotated[
+    CsvDialect,
+    Query(
+        alias="format",
+        description="international: `,` and `.`, UTF-8; french: `;`, decimal comma, UTF-8 "
+        "with BOM (French spreadsheets)",
+    ),
+]
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+
+
+def _open_data_urls(request: Request, year: int) -> opendata.OpenDataUrls:
+    scores_csv = request.url_for("open_data_csv", year=year)
+    return opendata.OpenDataUrls(
+        results=str(request.url_for("results_public", year=year)),
+        scores_csv=str(scores_csv),
+        scores_csv_french=str(scores_csv.include_query_params(format=CsvDialect.french.value)),
+        scores_json=str(request.url_for("open_data_json", year=year)),
+        schema=str(request.url_for("open_data_schema", year=year)),
+        data_package=str(request.url_for("open_data_package", year=year)),
+        dictionary=str(request.url_for("open_data_dictionary", year=year)),
+    )
+
+
+def _headers(
+    published: service.Published, filename: str, *, attachment: bool = False, translated: bool
+) -> dict[str, str]:
+    headers = {
+        "Content-Disposition": f'{"attachment" if attachment else "inline"}; filename="{filename}"',
+        # The licence dates the data by its last update: published data never changes again.
+        "Last-Modified": format_datetime(published.published_at, usegmt=True),
+    }
+    if translated:
+        headers["Content-Language"] = get_locale()
+    return headers
+
+
+def _suffix(dialect: CsvDialect) -> str:
+    return "-fr" if dialect is CsvDialect.french else ""
+
+
 @router.get("/results/{year}/open-data/scores.csv", name="open_data_csv")
-def open_data_csv(session: SessionDep, settings: SettingsDep, year: int) -> Response:
+def open_data_csv(
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    dialect: DialectQuery = CsvDialect.international,
+) -> Response:
+    """Every published score row, in the international or the French spreadsheet dialect."""
     published = service.get_published(session, organiser=settings.organiser, year=year)
-    body = service.open_data_csv(service.open_data_rows(session, published))
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="barometre-{year}-scores.csv"'},
+    rows = service.open_data_rows(session, published)
+    return StreamingResponse(
+        opendata.scores_csv_chunks(rows, dialect),
+        media_type=CSV_MEDIA_TYPE,
+        headers=_headers(
+            published,
+            f"barometre-{year}-scores{_suffix(dialect)}.csv",
+            attachment=True,
+            translated=False,
+        ),
     )
 
 
 @router.get("/results/{year}/open-data/scores.json", name="open_data_json")
-def open_data_json(session: SessionDep, settings: SettingsDep, year: int) -> Response:
+def open_data_json(
+    request: Request, session: SessionDep, settings: SettingsDep, year: int
+) -> Response:
+    """The same rows as JSON, with the run, the publication policy and the licence."""
     published = service.get_published(session, organiser=settings.organiser, year=year)
-    payload: dict[str, Any] = {
-        "year": year,
-        "run_id": published.run.id,
-        "inputs_sha256": published.run.inputs_sha256,
-        "columns": service.OPEN_DATA_COLUMNS,
-        "rank_interval_family": "simultaneous",
-        "publication": {
-            "scope": published.policy.scope.value,
-            "top_k": published.policy.top_k,
-            "not_named": service.not_named_counts(session, published),
-        },
-        "rows": service.open_data_rows(session, published),
-    }
+    payload = opendata.scores_json(
+        published,
+        rows=service.open_data_rows(session, published),
+        not_named=service.not_named_counts(session, published),
+        urls=_open_data_urls(request, year),
+    )
     return JSONResponse(
         payload,
-        headers={"Content-Disposition": f'inline; filename="barometre-{year}-scores.json"'},
+        headers=_headers(published, f"barometre-{year}-scores.json", translated=False),
+    )
+
+
+@router.get("/results/{year}/open-data/schema.json", name="open_data_schema")
+def open_data_schema(
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    dialect: DialectQuery = CsvDialect.international,
+) -> Response:
+    """The Table Schema of ``scores.csv`` in the reader's language."""
+    published = service.get_published(session, organiser=settings.organiser, year=year)
+    return JSONResponse(
+        opendata.table_schema(dialect),
+        headers=_headers(
+            published, f"barometre-{year}-schema{_suffix(dialect)}.json", translated=True
+        ),
+    )
+
+
+@router.get("/results/{year}/open-data/datapackage.json", name="open_data_package")
+def open_data_package(
+    request: Request, session: SessionDep, settings: SettingsDep, year: int
+) -> Response:
+    """The data package descriptor: licence, source, both CSV resources with their schema."""
+    published = service.get_published(session, organiser=settings.organiser, year=year)
+    return JSONResponse(
+        opendata.data_package(published, _open_data_urls(request, year)),
+        headers=_headers(published, "datapackage.json", translated=True),
+    )
+
+
+@router.get("/results/{year}/open-data/dictionary.csv", name="open_data_dictionary")
+def open_data_dictionary(
+    session: SessionDep,
+    settings: SettingsDep,
+    year: int,
+    dialect: DialectQuery = CsvDialect.international,
+) -> Response:
+    """The data dictionary of ``scores.csv`` (column, title, type, unit, allowed values)."""
+    published = service.get_published(session, organiser=settings.organiser, year=year)
+    return Response(
+        opendata.dictionary_csv(dialect).encode("utf-8"),
+        media_type=CSV_MEDIA_TYPE,
+        headers=_headers(
+            published,
+            f"barometre-{year}-dictionary{_suffix(dialect)}.csv",
+            attachment=True,
+            translated=True,
+        ),
     )
 
 
@@ -115,8 +223,10 @@ def results_public(
             "laureates": service.laureates(session, published),
             "boxes": boxes,
             "distribution_svg": distribution_svg,
-            "columns": service.OPEN_DATA_COLUMNS,
             "policy": published.policy,
+            "licence": opendata.LICENCE,
+            "attribution": opendata.attribution(published),
+            "published_on": published.published_on,
         },
     )
 

@@ -40,14 +40,16 @@ scores are not published.
 The campaign's publication policy decides whom public pages and open data name: every
 candidate, the laureates and the top k of each category (by point rank), or the laureates only.
 The others are left out of the rows and counted (``publication.not_named`` in the JSON).
+
+The files themselves (the two CSV dialects, the licence, the Table Schema, the data package and
+the data dictionary) are written by :mod:`app.publication.opendata`; this module reads the rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -61,6 +63,7 @@ from app.campaigns.service import parse_config
 from app.core.db import row_id
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
 from app.core.i18n import _
+from app.core.timeutil import LOCAL_ZONE
 from app.jury import repository as jury_repository
 from app.jury.models import AwardDecision
 from app.results import repository as results_repository
@@ -112,6 +115,9 @@ class Published:
     campaign: Campaign
     run: ScoringRun
     decisions: dict[str, AwardDecision]
+    # When the campaign moved to published: the open data's date (its last modification, since a
+    # published campaign never changes state again).
+    published_at: datetime
 
     @property
     def policy(self) -> PublicationPolicy:
@@ -120,6 +126,11 @@ class Published:
     @property
     def laureate_codes(self) -> set[str]:
         return {d.laureate_code for d in self.decisions.values()}
+
+    @property
+    def published_on(self) -> date:
+        """The publication day in France (the date a reuser credits)."""
+        return self.published_at.astimezone(LOCAL_ZONE).date()
 
 
 def is_named(policy: PublicationPolicy, rank: RankRow | None, laureates: set[str]) -> bool:
@@ -147,7 +158,16 @@ def get_published(session: Session, *, organiser: str, year: int) -> Published:
     if run is None:
         raise NotFound(_("The results of %(year)d are not published.") % {"year": year})
     decisions = {d.category: d for d in jury_repository.decisions(session, row_id(campaign))}
-    return Published(campaign=campaign, run=run, decisions=decisions)
+    published_at = next(
+        (
+            step.at
+            for step in reversed(campaigns_repository.transitions(session, row_id(campaign)))
+            if step.to_state == CampaignState.published
+        ),
+        # A campaign published without a recorded transition (hand-made data): the run's date.
+        run.completed_at or campaign.created_at,
+    )
+    return Published(campaign=campaign, run=run, decisions=decisions, published_at=published_at)
 
 
 @dataclass(frozen=True)
@@ -324,22 +344,6 @@ def not_named_counts(session: Session, published: Published) -> dict[str, int]:
         if not is_named(policy, rank, laureates):
             counts[rank.category] += 1
     return counts
-
-
-def open_data_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=OPEN_DATA_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {
-                key: ("true" if value else "false")
-                if isinstance(value, bool)
-                else ("" if value is None else value)
-                for key, value in row.items()
-            }
-        )
-    return buffer.getvalue()
 
 
 # --- the rankings API ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.accounts.dependencies import RequireRole
@@ -20,6 +20,7 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep, row_id
 from app.core.errors import NotFound
 from app.core.i18n import _
+from app.core.spreadsheet import CsvDialect
 from app.core.templating import render
 from app.scorecards import exports, pdf, svg, views
 from app.scorecards.schemas import (
@@ -56,21 +57,30 @@ def _context(card: views.Scorecard) -> dict[str, Any]:
 # The file routes come first: "{code}" alone would also match "69123.pdf".
 @router.get("/campaigns/{campaign_id}/scorecards/{code}.pdf", name="scorecard_pdf")
 def scorecard_pdf(request: Request, card: CardDep) -> Response:
+    """The scorecard as an A4 PDF in the reader's language."""
     # A PDF leaves the site: its links to the methodology must be absolute.
     context = {**_context(card), "site_url": str(request.base_url).rstrip("/")}
+    filename = exports.scorecard_filename(card, "pdf")
     return Response(
         pdf.render_pdf(context),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{card.filename_stem}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 @router.get("/campaigns/{campaign_id}/scorecards/{code}.csv", name="scorecard_csv")
-def scorecard_csv(session: SessionDep, card: CardDep) -> Response:
+def scorecard_csv(
+    session: SessionDep,
+    card: CardDep,
+    dialect: Annotated[CsvDialect | None, Query()] = None,
+) -> Response:
+    """The scorecard's scores as CSV, in the dialect of the reader's language unless
+    ``?dialect=international|french`` chooses (any other value is a 422 naming it)."""
+    filename = exports.scorecard_filename(card, "csv")
     return Response(
-        exports.scorecard_csv(session, card).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{card.filename_stem}.csv"'},
+        exports.scorecard_csv(session, card, dialect).encode("utf-8"),
+        media_type=exports.CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -54,7 +54,7 @@ def test_results_and_open_data_only_after_publication(
     assert {r["level"] for r in rows} == {"overall", "component", "channel", "theme"}
     lyon = next(r for r in rows if r["authority_code"] == "69123" and r["level"] == "overall")
     assert (lyon["estimate"], lyon["ci_low"], lyon["rank"], lyon["laureate"]) == (
-        "74.0",
+        "74",
         "68.95",
         "1",
         "true",

@@ -44,6 +44,9 @@ PUBLIC_ROUTES = {
     "results_category": "a category's published results (404 before publication)",
     "open_data_csv": "open data of published scores (404 before publication)",
     "open_data_json": "open data of published scores (404 before publication)",
+    "open_data_schema": "Table Schema of the published open data (404 before publication)",
+    "open_data_package": "data package of the published open data (404 before publication)",
+    "open_data_dictionary": "data dictionary of the published open data (404 before publication)",
     "service_worker": "the shoppers' service worker script: static code, no data",
     "api_rankings": "public once published; before that admin/jury only (checked in the handler)",
     "methodology": "the public methodology page every results table links to",
@@ -113,6 +116,7 @@ def _path(route: APIRoute, campaign_id: int) -> str:
         "category": "communes-0-3500",
         "run_id": 1,
         "message_id": 1,
+        "export_id": 1,
     }
     return route.path.format(**{name: values[name] for name in route.param_convertors})
 

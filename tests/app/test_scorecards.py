@@ -179,8 +179,8 @@ def test_scorecard_csv_lists_every_score_row(
     response = client.get(f"/campaigns/{published.id}/scorecards/69123.csv")
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
-    assert list(rows[0]) == exports.SCORECARD_CSV_COLUMNS
-    assert [(r["level"], r["key"]) for r in rows][:3] == [
+    assert list(rows[0]) == exports.scorecard_csv_header()
+    assert [(r["level_code"], r["key_code"]) for r in rows][:3] == [
         ("overall", ""),
         ("component", "mystery"),
         ("component", "survey"),
