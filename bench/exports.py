@@ -30,6 +30,15 @@ FORMATS = ("csv", "csv_french", "sav", "dta", "xlsx", "zip")
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory. ``VmHWM`` belongs to the process image, while
+    ``ru_maxrss`` survives ``execve`` and so would report the parent's peak (the parent ran
+    Alembic before starting this child)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
