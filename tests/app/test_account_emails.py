@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import gettext
-import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -18,7 +12,6 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Role, User
 from app.accounts.service import create_admin
 from app.audit.models import AuditEvent
-from app.core import i18n
 from app.core.config import Settings
 from app.mail.models import OutboxMessage
 from app.main import create_app
@@ -26,41 +19,7 @@ from tests.conftest import PASSWORD, csrf_from, login, make_user, run_jobs
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
-PENDING_PO = ROOT / "tests" / "artifacts" / "po"
 INVITATION_LINK = re.compile(r"http://testserver(/invitations/[\w-]+)")
-
-
-def _french_with_pending_entries() -> gettext.GNUTranslations:
-    """The French catalog plus the entries written for it but not merged yet."""
-    with (i18n.TRANSLATIONS_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        catalog = read_po(f, locale="fr")
-    for path in sorted(PENDING_PO.glob("*.po")):
-        with path.open("rb") as f:
-            for message in read_po(f, locale="fr"):
-                known = catalog.get(message.id) if message.id else None
-                if message.id and message.string and (known is None or not known.string):
-                    catalog[message.id] = message
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
-
-
-@pytest.fixture
-def pending_french(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """French pages and e-mails with this change's translations (tests/artifacts/po), until
-    they are merged into app/translations; then this changes nothing."""
-    french = _french_with_pending_entries()
-    original = i18n.translations_for
-
-    def translations_for(locale: str) -> gettext.NullTranslations:
-        return french if locale == "fr" else original(locale)
-
-    monkeypatch.setattr(i18n, "translations_for", translations_for)
-    yield
-
-
-pytestmark = pytest.mark.usefixtures("pending_french")
 
 
 def _invite(

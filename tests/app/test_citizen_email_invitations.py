@@ -24,11 +24,8 @@ from app.core.config import Settings
 from app.core.timeutil import utcnow
 from app.jobs.models import Job
 from app.mail.models import MessageState, OutboxMessage
-from tests.app.test_account_emails import pending_french  # noqa: F401  (fixture)
 from tests.conftest import CSRF_PATTERN, csrf_from, login, make_user, run_jobs
 from tests.support.smtp import Received, SmtpSink
-
-pytestmark = pytest.mark.usefixtures("pending_french")
 
 # The links name the e-mail's language, so that the pages they open speak it.
 SURVEY_LINK = re.compile(r"https?://[^/\s]+(/i/[\w-]+\?lang=(fr|en))")

@@ -20,11 +20,8 @@ from app.core.config import Settings
 from app.core.errors import TooManyRequests
 from app.core.timeutil import utcnow
 from app.mail.models import OutboxMessage
-from tests.app.test_account_emails import pending_french  # noqa: F401  (fixture)
 from tests.conftest import CSRF_PATTERN, PASSWORD, csrf_from, login, make_user, run_jobs
 from tests.support.smtp import SmtpSink
-
-pytestmark = pytest.mark.usefixtures("pending_french")
 
 NEW_PASSWORD = "a brand new password, long enough"
 RESET_LINK = re.compile(r"http://testserver(/password/reset/[\w-]+)")

@@ -24,7 +24,6 @@ from app.campaigns.models import Campaign
 from app.results.models import RankRow
 from app.scorecards import exports, pdf
 from app.scorecards.pdf import NARROW_NBSP, french_typography
-from tests.app.test_account_emails import pending_french  # noqa: F401  (fixture)
 from tests.app.test_jury import BIG, SMALL, Spec, login_en, scored
 from tests.conftest import OPEN_YEAR, make_user
 
@@ -100,8 +99,6 @@ ENGLISH_HEADER = [
     "Ranked in its category",
     "Reason not ranked",
 ]
-# French pages read this change's translations (tests/artifacts/po) until they are merged.
-pytestmark = pytest.mark.usefixtures("pending_french")
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from sqlmodel import Session
 from app.accounts.service import request_password_reset
 from app.core.config import Settings
 from app.core.db import create_db_engine
-from tests.app.test_account_emails import pending_french  # noqa: F401  (fixture)
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_jury_pages import assert_no_horizontal_scroll
 from tests.browser.test_pages import ADMIN, axe_violations
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("pending_french")]
+pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1366, "height": 900}
