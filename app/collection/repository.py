@@ -1,7 +1,9 @@
-"""Queries on responses and drafts."""
+"""Queries on responses and drafts, and the aggregates of the collection's progress."""
 
 from __future__ import annotations
 
+import math
+import struct
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,11 +13,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from app.authorities.models import Authority
-from app.campaigns.models import CampaignInstrument, Candidate
+from app.campaigns.models import CampaignInstrument, Candidate, CandidateStatus
 from app.collection.models import Invitation, InvitationRecipient, Response, SurveyDraft
 from app.core.cache import BoundedCache
 from app.instruments.models import InstrumentVersion
 from app.mail.models import MessageState, OutboxMessage
+from app.missions.models import Mission, ReviewState, Visit
 
 
 def candidate_authority(
@@ -375,4 +378,195 @@ def recipient_counts(session: Session, *, campaign_id: int) -> list[RecipientCou
     return [
         RecipientCountsRow(str(code), str(name), *(int(n) for n in numbers))
         for code, name, *numbers in session.execute(statement).all()
+    ]
+
+
+# --- collection progress against the eligibility rules (app.collection.progress) ------------
+#
+# Aggregates only: a national campaign holds a million responses, and the page is read while
+# they come in. Each query groups in the database and returns at most a few rows per
+# candidate. The responses counted are those a scoring run reads (app.results.inputs):
+# registered candidates, the pinned survey version, not excluded.
+
+# What ``surveys.pack_item_scores`` writes for a missing score (``struct.pack("<d", nan)``):
+# the one writer of packed scores, so a missing score is always these 8 bytes.
+MISSING_SCORE_BYTES = struct.pack("<d", math.nan)
+
+
+def _registered_candidate(campaign: Any, authority_code: Any) -> Any:
+    """Join condition: the row's authority is a registered candidate of the campaign."""
+    candidates = Candidate.__table__  # type: ignore[attr-defined]
+    return (
+        (candidates.c.campaign_id == campaign)
+        & (candidates.c.authority_code == authority_code)
+        & (candidates.c.status == CandidateStatus.registered.value)
+    )
+
+
+@dataclass(frozen=True)
+class ProgressCandidateRow:
+    """A registered candidate as the progress page lists it."""
+
+    code: str
+    name: str
+    category: str
+
+
+def progress_candidates(
+    session: Session, *, campaign_id: int, category: str | None, authority_code: str | None
+) -> list[ProgressCandidateRow]:
+    """The campaign's registered candidates (of one category, or one authority), by code."""
+    candidates = Candidate.__table__  # type: ignore[attr-defined]
+    authorities = Authority.__table__  # type: ignore[attr-defined]
+    statement = (
+        sa.select(candidates.c.authority_code, authorities.c.name, candidates.c.category)
+        .join(authorities, authorities.c.code == candidates.c.authority_code)
+        .where(
+            candidates.c.campaign_id == campaign_id,
+            candidates.c.status == CandidateStatus.registered.value,
+        )
+        .order_by(candidates.c.authority_code)
+    )
+    if category is not None:
+        statement = statement.where(candidates.c.category == category)
+    if authority_code is not None:
+        statement = statement.where(candidates.c.authority_code == authority_code)
+    return [
+        ProgressCandidateRow(str(code), str(name), str(key))
+        for code, name, key in session.execute(statement).all()
+    ]
+
+
+def _scored_responses(
+    columns: list[Any], *, campaign_id: int, survey_version_id: int, authority_code: str | None
+) -> Any:
+    """SELECT ``columns`` of the responses a scoring run reads (see the section's note)."""
+    responses = Response.__table__  # type: ignore[attr-defined]
+    candidates = Candidate.__table__  # type: ignore[attr-defined]
+    statement = (
+        sa.select(*columns)
+        .select_from(responses)
+        .join(
+            candidates, _registered_candidate(responses.c.campaign_id, responses.c.authority_code)
+        )
+        .where(
+            responses.c.campaign_id == campaign_id,
+            responses.c.instrument_version_id == survey_version_id,
+            sa.not_(responses.c.excluded),
+        )
+    )
+    if authority_code is not None:
+        statement = statement.where(responses.c.authority_code == authority_code)
+    return statement
+
+
+@dataclass(frozen=True)
+class RespondentGroup:
+    """Scored responses of one candidate that a respondent count treats alike.
+
+    Rows with packed item scores carry ``covered``: the weight of the index's items that have
+    a score. Older rows (no packed scores of the pinned version's length) carry ``answers``:
+    their answers to those items as JSON texts, for the caller to score as a run would.
+    """
+
+    code: str
+    covered: float | None
+    answers: tuple[str | None, ...]
+    responses: int
+
+
+def respondent_groups(
+    session: Session,
+    *,
+    campaign_id: int,
+    survey_version_id: int,
+    weighted_items: list[tuple[int, str, float]],
+    packed_bytes: int,
+    authority_code: str | None = None,
+) -> list[RespondentGroup]:
+    """The scored responses (registered candidates, pinned survey version, not excluded),
+    grouped per candidate by the weight of the satisfaction index they cover.
+
+    ``weighted_items``: (position in the packed scores, item key, weight) of the items the
+    index averages; an item covers its weight when its packed score is not the missing
+    value. One scan: the database reads 8 bytes per item and groups, so a candidate has one
+    row per distinct covered weight (ten at most with nine items of equal weight); older rows
+    without packed scores are grouped by their distinct answers to those items instead.
+    """
+    if not weighted_items:
+        return []
+    responses = Response.__table__  # type: ignore[attr-defined]
+    missing = sa.literal(MISSING_SCORE_BYTES, sa.LargeBinary)
+    packed = sa.func.length(responses.c.item_scores) == packed_bytes
+    covered: Any = sa.literal(0.0, sa.Float)
+    for position, _key, weight in weighted_items:
+        # Literal offsets: PostgreSQL's substr wants integers, not untyped parameters.
+        score = sa.func.substr(
+            responses.c.item_scores,
+            sa.literal_column(str(8 * position + 1)),
+            sa.literal_column("8"),
+        )
+        covered = covered + sa.case((score == missing, 0.0), else_=sa.literal(weight, sa.Float))
+    answers = [
+        sa.case((packed, sa.null()), else_=sa.cast(responses.c.answers[key], sa.Text))
+        for _position, key, _weight in weighted_items
+    ]
+    columns = [
+        responses.c.authority_code,
+        sa.case((packed, covered), else_=sa.null()),
+        *answers,
+    ]
+    statement = _scored_responses(
+        [*columns, sa.func.count()],
+        campaign_id=campaign_id,
+        survey_version_id=survey_version_id,
+        authority_code=authority_code,
+    ).group_by(
+        # By position: PostgreSQL cannot match an expression with parameters in GROUP BY, and
+        # grouping in the same SELECT spares SQLite a subquery of a million rows.
+        *(sa.literal_column(str(position)) for position in range(1, len(columns) + 1))
+    )
+    return [
+        RespondentGroup(
+            code=str(row[0]),
+            covered=None if row[1] is None else float(row[1]),
+            answers=tuple(row[2:-1]),
+            responses=int(row[-1]),
+        )
+        for row in session.execute(statement).all()
+    ]
+
+
+def approved_visit_counts(
+    session: Session, *, campaign_id: int, authority_code: str | None = None
+) -> list[tuple[str, str, int]]:
+    """(authority code, channel, approved visits) of the campaign's registered candidates.
+
+    The channel is the mission's, else the grid version's, as a scoring run reads it.
+    """
+    visits = Visit.__table__  # type: ignore[attr-defined]
+    missions = Mission.__table__  # type: ignore[attr-defined]
+    versions = InstrumentVersion.__table__  # type: ignore[attr-defined]
+    candidates = Candidate.__table__  # type: ignore[attr-defined]
+    channel = sa.func.coalesce(sa.func.nullif(missions.c.channel, ""), versions.c.channel, "")
+    per_visit = (
+        sa.select(missions.c.authority_code.label("code"), channel.label("channel"))
+        .select_from(visits)
+        .join(missions, missions.c.id == visits.c.mission_id)
+        .join(versions, versions.c.id == visits.c.instrument_version_id)
+        .join(candidates, _registered_candidate(missions.c.campaign_id, missions.c.authority_code))
+        .where(
+            missions.c.campaign_id == campaign_id,
+            visits.c.review_state == ReviewState.approved.value,
+        )
+    )
+    if authority_code is not None:
+        per_visit = per_visit.where(missions.c.authority_code == authority_code)
+    counted = per_visit.subquery()
+    statement = sa.select(counted.c.code, counted.c.channel, sa.func.count()).group_by(
+        counted.c.code, counted.c.channel
+    )
+    return [
+        (str(code), str(channel), int(count))
+        for code, channel, count in session.execute(statement).all()
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import asdict, fields
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -23,10 +24,18 @@ from app.campaigns import repository as campaigns_repository
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign
 from app.campaigns.schemas import Channel
-from app.collection import email_invitations, ingest, service, submission, targets
+from app.collection import email_invitations, ingest, progress, service, submission, targets
 from app.collection.models import ResponseSource, SurveyDraft
 from app.collection.repository import DraftRow
-from app.collection.schemas import PublishedInstrument, ResponseAccepted, ResponseSubmission
+from app.collection.schemas import (
+    CandidateProgressOut,
+    ChannelProgressOut,
+    ProgressOut,
+    ProgressSummaryOut,
+    PublishedInstrument,
+    ResponseAccepted,
+    ResponseSubmission,
+)
 from app.core.cache import BoundedCache
 from app.core.config import Settings, SettingsDep, settings_of
 from app.core.db import SessionDep, row_id
@@ -758,3 +767,159 @@ def collection_figures_page(
     )
     context = {"campaign": campaign, "authority": authority, "figures": figures, "code": code}
     return render(request, "collection/figures.html", context, fragment="collection/_figures.html")
+
+
+# --- collection progress against the eligibility rules --------------------------------------
+
+
+def _progress(
+    session: Session,
+    *,
+    user: User,
+    campaign_id: int,
+    code: str,
+    category: str,
+    sort: progress.ProgressSort,
+    direction: progress.SortDirection | None,
+    page: int,
+) -> tuple[Campaign, progress.ProgressPage, str | None]:
+    """The page of progress ``user`` may read: an authority contact gets its own row only."""
+    campaign = campaigns_service.get_campaign(session, campaign_id=campaign_id)
+    authority_code = code.strip().upper() or None
+    if user.role == Role.authority:
+        # An authority contact sees its own progress and nothing else (the query is limited
+        # to its code as well).
+        if authority_code not in (None, user.authority_code) or user.authority_code is None:
+            raise Forbidden(_("You can only see the progress of your own authority."))
+        authority_code = user.authority_code
+    found = progress.progress_page(
+        session,
+        campaign=campaign,
+        # One candidate's row is shown whatever the category filter says.
+        category=None if authority_code else category.strip() or None,
+        authority_code=authority_code,
+        sort=sort,
+        direction=direction,
+        page=page,
+    )
+    if authority_code is not None and not found.rows:
+        raise NotFound(
+            _("%(code)s is not a registered candidate of this campaign.") % {"code": authority_code}
+        )
+    return campaign, found, authority_code
+
+
+SortParam = Annotated[progress.ProgressSort, Query(description="shortfall, name or respondents")]
+DirectionParam = Annotated[
+    progress.SortDirection | None,
+    Query(alias="dir", description="asc or desc (default: the column's natural order)"),
+]
+CategoryParam = Annotated[str, Query(max_length=40, description="A category key")]
+PageParam = Annotated[int, Query(ge=1, le=10_000)]
+CodeParam = Annotated[str, Query(max_length=12, description="One candidate's authority code")]
+
+
+@router.get("/campaigns/{campaign_id}/progress", name="collection_progress")
+def collection_progress_page(
+    request: Request,
+    session: SessionDep,
+    user: OrganiserOrAuthority,
+    campaign_id: int,
+    sort: SortParam = progress.ProgressSort.shortfall,
+    direction: DirectionParam = None,
+    category: CategoryParam = "",
+    page: PageParam = 1,
+    code: CodeParam = "",
+) -> Response:
+    """Who is still short of the eligibility thresholds (counts only, never an answer)."""
+    campaign, found, authority_code = _progress(
+        session,
+        user=user,
+        campaign_id=campaign_id,
+        code=code,
+        category=category,
+        sort=sort,
+        direction=direction,
+        page=page,
+    )
+    context = {
+        "campaign": campaign,
+        "progress": found,
+        "code": code.strip().upper(),
+        "own_row": user.role == Role.authority,
+        "one_row": authority_code is not None,
+        # The direction each column sorts in when its header is first chosen.
+        "natural": {key.value: value.value for key, value in progress.NATURAL_DIRECTION.items()},
+        "counts_ttl": int(progress.COUNTS_TTL_SECONDS),
+    }
+    return render(
+        request, "collection/progress.html", context, fragment="collection/_progress.html"
+    )
+
+
+@api_router.get(
+    "/campaigns/{campaign_id}/progress",
+    name="api_collection_progress",
+    response_model=ProgressOut,
+    responses={
+        403: {"description": "An authority contact asking for another authority's row"},
+        404: {"description": "No such campaign, or the code is not a registered candidate"},
+        422: {"description": "An invalid parameter (named in `detail`)"},
+    },
+)
+def api_collection_progress(
+    session: SessionDep,
+    user: OrganiserOrAuthority,
+    campaign_id: int,
+    sort: SortParam = progress.ProgressSort.shortfall,
+    direction: DirectionParam = None,
+    category: CategoryParam = "",
+    page: PageParam = 1,
+    code: CodeParam = "",
+) -> ProgressOut:
+    """The progress page's figures: the organiser's, paged; an authority contact's own row."""
+    campaign, found, _code = _progress(
+        session,
+        user=user,
+        campaign_id=campaign_id,
+        code=code,
+        category=category,
+        sort=sort,
+        direction=direction,
+        page=page,
+    )
+    return ProgressOut(
+        campaign_id=row_id(campaign),
+        year=campaign.year,
+        min_respondents=found.min_respondents,
+        min_channels_tested=found.min_channels_tested,
+        min_visits_per_tested_channel=found.min_visits_per_tested_channel,
+        summary=ProgressSummaryOut(**asdict(found.summary)),
+        sort=found.sort.value,
+        direction=found.direction.value,
+        category=found.category,
+        page=found.page,
+        pages=found.pages,
+        per_page=found.per_page,
+        candidates=[
+            CandidateProgressOut(
+                **{
+                    field.name: getattr(row, field.name)
+                    for field in fields(row)
+                    if field.name != "channels"
+                },
+                channels=[
+                    ChannelProgressOut(
+                        channel=channel.channel,
+                        label=channel.label,
+                        approved_visits=channel.approved,
+                        planned_tests=channel.planned,
+                        counted_visits=channel.counted,
+                        tested=channel.tested,
+                    )
+                    for channel in row.channels
+                ],
+            )
+            for row in found.rows
+        ],
+    )

@@ -65,3 +65,63 @@ class PublishedInstrument(BaseModel):
     version: int
     sha256: str
     content: dict[str, Any]
+
+
+# --- collection progress against the eligibility rules ---------------------------------------
+
+
+class ChannelProgressOut(BaseModel):
+    channel: str = Field(description="The channel's code.")
+    label: str = Field(description="The channel in words, in the request's language.")
+    approved_visits: int
+    planned_tests: int = Field(description="The campaign's tests per candidate (0: none).")
+    counted_visits: int = Field(
+        description="Approved visits that count toward the channel being tested: up to the "
+        "planned tests (a replicate second test does not count)."
+    )
+    tested: bool = Field(description="Counts as tested under the campaign's rule.")
+
+
+class CandidateProgressOut(BaseModel):
+    code: str
+    name: str
+    category: str
+    category_label: str
+    respondents: int = Field(
+        description="Responses that count as respondents: not excluded, with the pinned "
+        "survey version, and a defined satisfaction index (half the weight of its items "
+        "answered with a score)."
+    )
+    respondents_needed: int
+    respondents_short: int
+    channels: list[ChannelProgressOut]
+    channels_tested: int
+    channels_needed: int
+    channels_short: int
+    eligible_so_far: bool
+    reason: str = Field(description="Why not eligible yet, in words (empty when eligible).")
+
+
+class ProgressSummaryOut(BaseModel):
+    candidates: int
+    eligible_so_far: int
+    short_of_respondents: int
+    short_of_channels: int
+
+
+class ProgressOut(BaseModel):
+    """Collection progress of a campaign's registered candidates (one page of them)."""
+
+    campaign_id: int
+    year: int
+    min_respondents: int
+    min_channels_tested: int
+    min_visits_per_tested_channel: int
+    summary: ProgressSummaryOut
+    sort: str
+    direction: str
+    category: str | None
+    page: int
+    pages: int
+    per_page: int
+    candidates: list[CandidateProgressOut]

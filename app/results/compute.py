@@ -43,11 +43,11 @@ Flags:
 - ``no_survey`` / ``no_mystery`` (the overall score stands on one component only).
 
 Rank rows (:class:`RankRowData`), per candidate of each category: eligible candidates
-(campaign rules) with a finite estimate and SE are ranked: point rank, simultaneous rank
-interval (the award table's family) with the τ=1 and τ=3 sets read from it, the marginal
-interval (the scorecard's), P(best) (descriptive) and percentile (share of the other ranked
-candidates scoring lower, ties counting half). Ineligible candidates keep their estimate and
-the reason.
+(campaign rules, :mod:`app.campaigns.eligibility`) with a finite estimate and SE are ranked:
+point rank, simultaneous rank interval (the award table's family) with the τ=1 and τ=3 sets
+read from it, the marginal interval (the scorecard's), P(best) (descriptive) and percentile
+(share of the other ranked candidates scoring lower, ties counting half). Ineligible
+candidates keep their estimate and the reason.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.campaigns.eligibility import channel_tested, index_has_coverage, shortfall, tests_planned
 from scoring import (
     ChannelEstimates,
     Design,
@@ -74,7 +75,6 @@ from scoring import (
     stack_components,
 )
 from scoring.mystery import BETWEEN_CANDIDATES, IMPUTED, NATIONAL_POOL, PREVIOUS_EDITION
-from surveys.scores import COVERAGE_FLOOR
 
 if TYPE_CHECKING:  # the configuration is only read here: no need to load its models
     from app.campaigns.schemas import CampaignConfig
@@ -404,8 +404,10 @@ def survey_estimates(inputs: ScoringInputs, level: float) -> SurveyEstimates | N
         summed = filled @ w
         with np.errstate(divide="ignore", invalid="ignore"):
             value = summed / covered
-        # The same floor as surveys.submission_scores: missing below it.
-        enough = (covered > 0) & (covered / total_weight >= COVERAGE_FLOOR - 1e-12)
+        # The same floor as surveys.submission_scores: missing below it. The index's count of
+        # defined values is the respondents' n the eligibility rule reads (one definition,
+        # shared with the collection's progress).
+        enough = index_has_coverage(covered, total_weight)
         return np.where(enough, value, np.nan)
 
     # estimate_means takes named columns; the names stay inside this function.
@@ -658,19 +660,25 @@ def _eligibility(
         pairs: dict[tuple[int, str], int] = {}
         for candidate, channel in zip(visits.candidate, visits.channel, strict=True):
             pairs[(int(candidate), str(channel))] = pairs.get((int(candidate), str(channel)), 0) + 1
-        # A replicate (the planner's second test on a single-test channel, drawn for the pooled
-        # variance) must not make the channel count as tested for the drawn candidates only:
-        # visits count up to the channel's planned tests per candidate.
-        planned = {str(channel): n for channel, n in inputs.config.tests_per_channel.items()}
+        # Replicates count up to the channel's planned tests (app.campaigns.eligibility, the
+        # rule the collection's progress shows too).
+        planned = tests_planned(inputs.config.tests_per_channel)
         for (candidate, channel), count in pairs.items():
-            if min(count, planned.get(channel) or count) >= rules.min_visits_per_tested_channel:
+            if channel_tested(
+                approved=count,
+                planned=planned.get(channel),
+                min_visits=rules.min_visits_per_tested_channel,
+            ):
                 channels_tested[candidate] += 1
     leave_unranked = inputs.config.missing_channel == "unranked"
     eligible = np.ones(n_candidates, dtype=bool)
     reasons: list[str] = []
     for i in range(n_candidates):
-        few_respondents = n_respondents[i] < rules.min_respondents
-        few_channels = channels_tested[i] < rules.min_channels_tested
+        gap = shortfall(
+            respondents=int(n_respondents[i]), channels_tested=int(channels_tested[i]), rules=rules
+        )
+        few_respondents = gap.respondents > 0
+        few_channels = gap.channels > 0
         no_overall = (
             not few_respondents
             and not few_channels

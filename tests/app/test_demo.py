@@ -521,3 +521,104 @@ def test_a_plugin_whose_package_is_absent_is_left_out(monkeypatch: pytest.Monkey
     commands = typer.Typer()
     add_plugin_commands(commands)
     assert commands.registered_commands == []
+
+
+# --- collection progress -------------------------------------------------------------------------
+
+
+def test_progress_figures_match_the_eligibility_rules_used_by_scoring(built: BuiltDemo) -> None:
+    """2025 (closed and scored): for every candidate, progress's respondents, tested channels
+    and "eligible so far" are what the stored run decided (its rank row's eligibility and
+    reason, its overall score row's ``n``); 2026 (open): the counts are those of direct
+    queries, each response's index scored on its own by ``surveys``."""
+    from app.campaigns import repository as campaigns_repository
+    from app.collection import progress
+    from app.collection.models import Response
+    from app.instruments.service import load_published
+    from app.missions.models import ReviewState
+    from app.results.models import RankRow
+
+    session = built.session
+    campaigns = _campaigns(session)
+    campaign = campaigns[2025]
+    run = results_repository.current_run(session, campaign_id=campaign.id or 0)
+    assert run is not None
+    ranks = {
+        row.authority_code: row
+        for row in session.exec(select(RankRow).where(RankRow.run_id == run.id)).all()
+    }
+    n = {
+        row.authority_code: row.n
+        for row in session.exec(
+            select(ScoreRow).where(ScoreRow.run_id == run.id, ScoreRow.level == "overall")
+        ).all()
+    }
+    rows = progress.campaign_progress(session, campaign=campaign)
+    assert {row.code for row in rows} == set(ranks)
+    for row in rows:
+        rank = ranks[row.code]
+        assert row.respondents == n.get(row.code, 0), row.code
+        decided = [
+            part
+            for part in rank.ineligible_reason.split("; ")
+            if part.startswith(("respondents:", "channels:"))
+        ]
+        shown = []
+        if row.respondents_short:
+            shown.append(f"respondents:{row.respondents}/{row.respondents_needed}")
+        if row.channels_short:
+            shown.append(f"channels:{row.channels_tested}/{row.channels_needed}")
+        assert decided == shown, row.code
+        # Eligible in the run ⇒ eligible so far; the converse fails only for the run's own
+        # reasons (no overall score with an SE, a missing weighted channel left unranked).
+        assert rank.eligible <= row.eligible_so_far, row.code
+        if row.eligible_so_far and not rank.eligible:
+            assert not decided and rank.ineligible_reason, row.code
+    assert sum(row.eligible_so_far for row in rows) >= sum(r.eligible for r in ranks.values())
+    assert any(not row.eligible_so_far for row in rows)  # the demo has candidates short too
+
+    campaign = campaigns[2026]
+    rows = progress.campaign_progress(session, campaign=campaign)
+    registered = {
+        candidate.authority_code
+        for candidate in session.exec(
+            select(Candidate).where(
+                Candidate.campaign_id == campaign.id, Candidate.status == "registered"
+            )
+        ).all()
+    }
+    assert {row.code for row in rows} == registered
+    survey = next(
+        version
+        for _pin, version in campaigns_repository.pinned_instruments(session, campaign.id or 0)
+        if version.kind == "survey"
+    )
+    instrument = load_published(survey)
+    respondents: Counter[str] = Counter()
+    for response in session.exec(
+        select(Response).where(
+            Response.campaign_id == campaign.id,
+            Response.instrument_version_id == survey.id,
+            col(Response.excluded).is_(False),
+            col(Response.authority_code).in_(registered),
+        )
+    ).all():
+        if surveys.submission_scores(instrument, response.answers).total.score is not None:
+            respondents[response.authority_code] += 1
+    assert sum(respondents.values()) > 0
+    visits = Counter(
+        (mission.authority_code, mission.channel)
+        for _visit, mission in session.exec(
+            select(Visit, Mission)
+            .join(Mission)
+            .where(Mission.campaign_id == campaign.id, Visit.review_state == ReviewState.approved)
+        ).all()
+        if mission.authority_code in registered
+    )
+    for row in rows:
+        assert row.respondents == respondents[row.code], row.code
+        for channel in row.channels:
+            assert channel.approved == visits[(row.code, channel.channel)], (row.code, channel)
+    assert sum(channel.approved for row in rows for channel in row.channels) == sum(visits.values())
+    lyon = next(row for row in rows if row.code == DEMO_AUTHORITY)
+    assert lyon.respondents_short == max(0, lyon.respondents_needed - lyon.respondents)
