@@ -44,6 +44,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
+from app.exports.cells import (
+    CODE_RANGE,
+    CellError,
+    describe,
+    microseconds_since,
+    raise_cell_error,
+    text_bytes,
+    truncate_utf8,
+)
 from app.exports.variables import Variable
 
 __all__ = ["write_dta"]
@@ -73,7 +82,6 @@ LONG_MISSING_A = LONG_MISSING + 1  # value label tables key ".a"… with the lon
 DOUBLE_MISSING = 2.0**1023
 DOUBLE_MAX = 8.98846567431157854e307  # 0x7fdfffffffffffff
 
-CODE_RANGE = range(-100, 101)  # variables.py: "a small code, −100…100"
 
 #: Stata's reserved words, which no variable may be named (``help reswords``).
 RESERVED_NAMES = frozenset(
@@ -87,10 +95,6 @@ _STATA_EPOCH_ORDINAL = date(1960, 1, 1).toordinal()
 _STATA_EPOCH_DT = datetime(1960, 1, 1)
 
 _FLUSH_BYTES = 1 << 20
-
-
-class _CellError(ValueError):
-    """A cell does not fit its variable; the row loop adds the variable and the row."""
 
 
 Encoder = Callable[[Any], Any]
@@ -228,8 +232,8 @@ def write_dta(
             row_number[0] = count
             try:
                 out += record.pack(*[encode(row) for encode in row_encoders])
-            except _CellError:
-                _raise_cell_error(variables, encoders, row, count)
+            except CellError:
+                raise_cell_error(variables, encoders, row, count)
             if len(out) >= _FLUSH_BYTES:
                 file.write(out)
                 out.clear()
@@ -367,14 +371,6 @@ def _label_bytes(text: str) -> bytes:
     return text[:MAX_LABEL_CHARS].encode("utf-8", errors="replace")
 
 
-def _truncate_utf8(text: str, limit: int) -> bytes:
-    """``text`` in UTF-8, cut to at most ``limit`` bytes without splitting a character."""
-    raw = text.encode("utf-8", errors="replace")
-    if len(raw) <= limit:
-        return raw
-    return raw[:limit].decode("utf-8", errors="ignore").encode("utf-8")
-
-
 def _timestamp() -> str:
     """``dd Mon yyyy hh:mm``, with English month names whatever the locale."""
     now = datetime.now()
@@ -410,7 +406,7 @@ def _value_labels_section(
     for variable, pairs in zip(variables, label_sets, strict=True):
         if not pairs:
             continue
-        texts = [_truncate_utf8(text, MAX_VALUE_LABEL_BYTES) + b"\0" for _, text in pairs]
+        texts = [truncate_utf8(text, MAX_VALUE_LABEL_BYTES) + b"\0" for _, text in pairs]
         offsets = []
         position = 0
         for text in texts:
@@ -431,23 +427,6 @@ def _value_labels_section(
 
 
 # --- the data -------------------------------------------------------------------------------
-
-
-def _raise_cell_error(
-    variables: Sequence[Variable], encoders: Sequence[Encoder], row: Sequence[Any], count: int
-) -> None:
-    """Find the cell that failed and raise a ValueError naming its variable and row."""
-    for variable, encode, cell in zip(variables, encoders, row, strict=True):
-        try:
-            encode(cell)
-        except _CellError as error:
-            raise ValueError(f"{variable.name}: row {count}: {error}") from None
-    raise AssertionError("unreachable: a cell failed once")  # pragma: no cover
-
-
-def _describe(cell: Any) -> str:
-    text = repr(cell)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 RowEncoder = Callable[[Sequence[Any]], Any]
@@ -541,10 +520,10 @@ def _code_encoder(missing_codes: tuple[int, ...]) -> Encoder:
             found = table.get(cell)
             if found is not None:
                 return found
-            raise _CellError(f"code {cell} outside {CODE_RANGE.start}…{CODE_RANGE.stop - 1}")
+            raise CellError(f"code {cell} outside {CODE_RANGE.start}…{CODE_RANGE.stop - 1}")
         if isinstance(cell, numbers.Integral) and not isinstance(cell, bool):
             return encode(int(cell))
-        raise _CellError(f"{_describe(cell)} is not a code (an int)")
+        raise CellError(f"{describe(cell)} is not a code (an int)")
 
     return encode
 
@@ -554,12 +533,12 @@ def _integer_encoder() -> Encoder:
         if type(cell) is int:
             if LONG_MIN <= cell <= LONG_MAX:
                 return cell
-            raise _CellError(f"integer {cell} outside Stata's long range {LONG_MIN}…{LONG_MAX}")
+            raise CellError(f"integer {cell} outside Stata's long range {LONG_MIN}…{LONG_MAX}")
         if cell is None:
             return LONG_MISSING
         if isinstance(cell, numbers.Integral) and not isinstance(cell, bool):
             return encode(int(cell))
-        raise _CellError(f"{_describe(cell)} is not an integer")
+        raise CellError(f"{describe(cell)} is not an integer")
 
     return encode
 
@@ -571,14 +550,14 @@ def _number_encoder() -> Encoder:
         elif cell is None:
             return DOUBLE_MISSING
         elif isinstance(cell, bool) or not isinstance(cell, numbers.Real):
-            raise _CellError(f"{_describe(cell)} is not a number")
+            raise CellError(f"{describe(cell)} is not a number")
         else:
             try:
                 value = float(cell)
             except OverflowError:
-                raise _CellError(f"{_describe(cell)} is too large for a double") from None
+                raise CellError(f"{describe(cell)} is too large for a double") from None
         if not -DOUBLE_MAX <= value <= DOUBLE_MAX:  # also false for NaN
-            raise _CellError(f"{_describe(cell)} is not a finite number Stata can hold")
+            raise CellError(f"{describe(cell)} is not a finite number Stata can hold")
         return value
 
     return encode
@@ -589,7 +568,7 @@ def _date_encoder() -> Encoder:
         if cell is None:
             return LONG_MISSING
         if not isinstance(cell, date) or isinstance(cell, datetime):
-            raise _CellError(f"{_describe(cell)} is not a date")
+            raise CellError(f"{describe(cell)} is not a date")
         return cell.toordinal() - _STATA_EPOCH_ORDINAL
 
     return encode
@@ -599,37 +578,17 @@ def _datetime_encoder() -> Encoder:
     def encode(cell: Any) -> float:
         if cell is None:
             return DOUBLE_MISSING
-        if not isinstance(cell, datetime):
-            raise _CellError(f"{_describe(cell)} is not a datetime")
-        if cell.tzinfo is not None:
-            raise _CellError(f"{_describe(cell)} is not a naive (local) datetime")
-        delta = cell - _STATA_EPOCH_DT
-        micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+        micros = microseconds_since(_STATA_EPOCH_DT, cell)
         return micros / 1000  # one rounding, from exact microseconds
 
     return encode
-
-
-def _text_bytes(cell: Any, width: int) -> bytes:
-    if not isinstance(cell, str):
-        raise _CellError(f"{_describe(cell)} is not a text")
-    try:
-        raw = cell.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _CellError(f"{_describe(cell)} cannot be encoded in UTF-8") from None
-    if len(raw) > width:
-        raise _CellError(f"text of {len(raw)} bytes, wider than the declared {width}")
-    if b"\0" in raw:
-        # strN cells are NUL-padded and strL texts NUL-terminated: the rest would be lost.
-        raise _CellError("text contains a NUL character")
-    return raw
 
 
 def _str_encoder(width: int) -> Encoder:
     def encode(cell: Any) -> bytes:
         if cell is None or cell == "":
             return b""  # struct pads the field with NULs
-        return _text_bytes(cell, width)
+        return text_bytes(cell, width)
 
     return encode
 
@@ -638,7 +597,7 @@ def _strl_encoder(width: int, position: int, row_number: list[int], gso: bytearr
     def encode(cell: Any) -> int:
         if cell is None or cell == "":
             return 0  # (v, o) = (0, 0): the empty strL, no GSO needed
-        raw = _text_bytes(cell, width)
+        raw = text_bytes(cell, width)
         observation = row_number[0]
         gso.extend(_GSO.pack(b"GSO", position, observation, GSO_ASCII, len(raw) + 1))
         gso.extend(raw)

@@ -43,6 +43,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
+from app.exports.cells import (
+    CODE_RANGE,
+    CellError,
+    describe,
+    microseconds_since,
+    raise_cell_error,
+    text_bytes,
+    truncate_utf8,
+)
 from app.exports.variables import Variable
 
 __all__ = ["write_sav"]
@@ -55,7 +64,6 @@ MAX_STRING_WIDTH = 32767  # SPSS's widest string, in bytes
 MAX_VARIABLE_LABEL = 255  # bytes (SPSS documents 256, PSPP keeps 255: the smaller one)
 MAX_VALUE_LABEL = 120  # bytes, SPSS 14+
 MAX_FILE_LABEL = 64  # bytes, a fixed field of the header
-CODE_RANGE = range(-100, 101)  # variables.py: "a small code, −100…100"
 INT32_RANGE = range(-(2**31), 2**31)
 
 # Short (8-byte) names and very long strings.
@@ -95,10 +103,6 @@ _SPSS_EPOCH_DT = datetime(1582, 10, 14)
 
 _FLUSH_OPS = 1 << 15  # opcodes buffered before whole blocks are written out
 _FLUSH_BYTES = 1 << 20  # output bytes buffered before a write
-
-
-class _CellError(ValueError):
-    """A cell does not fit its variable; the row loop adds the variable and the row."""
 
 
 Encoder = Callable[[Any], tuple[bytes, bytes]]
@@ -168,8 +172,8 @@ def write_sav(
                 cell_ops, cell_data = encode(row)
                 ops += cell_ops
                 data += cell_data
-        except _CellError:
-            _raise_cell_error(variables, encoders, row, count)
+        except CellError:
+            raise_cell_error(variables, encoders, row, count)
         if len(ops) >= _FLUSH_OPS:
             _move_blocks(ops, data, out)
             if len(out) >= _FLUSH_BYTES:
@@ -298,14 +302,6 @@ def _segment_name(short: str, number: int, taken: set[str]) -> str:
     return candidate
 
 
-def _truncate_utf8(text: str, limit: int) -> bytes:
-    """``text`` in UTF-8, cut to at most ``limit`` bytes without splitting a character."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return raw
-    return raw[:limit].decode("utf-8", errors="ignore").encode("utf-8")
-
-
 def _pad(raw: bytes, size: int, fill: bytes = b" ") -> bytes:
     return raw + fill * (size - len(raw))
 
@@ -326,7 +322,7 @@ def _header(layout: _Layout, file_label: str) -> tuple[bytes, int]:
         BIAS,
         f"{now.day:02d} {months[now.month - 1]} {now.year % 100:02d}".encode("ascii"),
         now.strftime("%H:%M:%S").encode("ascii"),
-        _pad(_truncate_utf8(file_label, MAX_FILE_LABEL), MAX_FILE_LABEL),
+        _pad(truncate_utf8(file_label, MAX_FILE_LABEL), MAX_FILE_LABEL),
     )
     return header, struct.calcsize("<4s60siiii")
 
@@ -348,7 +344,7 @@ def _dictionary(layout: _Layout) -> tuple[bytes, int]:
     for variable, segments in zip(layout.variables, layout.segments, strict=True):
         for number, segment in enumerate(segments):
             first = number == 0
-            label = _truncate_utf8(variable.label, MAX_VARIABLE_LABEL) if first else b""
+            label = truncate_utf8(variable.label, MAX_VARIABLE_LABEL) if first else b""
             missing = variable.missing_codes if first else ()
             fmt = (
                 _format(variable.kind, variable.width) if first else _format("text", segment.width)
@@ -379,7 +375,7 @@ def _dictionary(layout: _Layout) -> tuple[bytes, int]:
     for labels, indexes in label_sets.items():
         out += struct.pack("<ii", 3, len(labels))
         for value, text in labels:
-            raw = _truncate_utf8(text, MAX_VALUE_LABEL)
+            raw = truncate_utf8(text, MAX_VALUE_LABEL)
             out += (
                 _DOUBLE.pack(value) + bytes([len(raw)]) + _pad(raw, -(-(len(raw) + 1) // 8) * 8 - 1)
             )
@@ -511,23 +507,6 @@ def _code_run(encoders: Sequence[Encoder], start: int, stop: int) -> RowEncoder:
     return encode_row
 
 
-def _raise_cell_error(
-    variables: Sequence[Variable], encoders: Sequence[Encoder], row: Sequence[Any], count: int
-) -> None:
-    """Find the cell that failed and raise a ValueError naming its variable and row."""
-    for variable, encode, cell in zip(variables, encoders, row, strict=True):
-        try:
-            encode(cell)
-        except _CellError as error:
-            raise ValueError(f"{variable.name}: row {count}: {error}") from None
-    raise AssertionError("unreachable: a cell failed once")  # pragma: no cover
-
-
-def _describe(cell: Any) -> str:
-    text = repr(cell)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _number_ops(value: float) -> tuple[bytes, bytes]:
     raw = _DOUBLE.pack(value)
     op = _COMPRESSIBLE.get(raw)
@@ -562,10 +541,10 @@ def _code_encoder() -> Encoder:
             found = table.get(cell)
             if found is not None:
                 return found
-            raise _CellError(f"code {cell} outside {CODE_RANGE.start}…{CODE_RANGE.stop - 1}")
+            raise CellError(f"code {cell} outside {CODE_RANGE.start}…{CODE_RANGE.stop - 1}")
         if isinstance(cell, numbers.Integral) and not isinstance(cell, bool):
             return encode(int(cell))
-        raise _CellError(f"{_describe(cell)} is not a code (an int)")
+        raise CellError(f"{describe(cell)} is not a code (an int)")
 
     return encode
 
@@ -575,12 +554,12 @@ def _integer_encoder() -> Encoder:
         if type(cell) is int:
             if cell in INT32_RANGE:
                 return _number_ops(float(cell))
-            raise _CellError(f"integer {cell} does not fit in 32 bits")
+            raise CellError(f"integer {cell} does not fit in 32 bits")
         if cell is None:
             return _SYSMIS, b""
         if isinstance(cell, numbers.Integral) and not isinstance(cell, bool):
             return encode(int(cell))
-        raise _CellError(f"{_describe(cell)} is not an integer")
+        raise CellError(f"{describe(cell)} is not an integer")
 
     return encode
 
@@ -590,13 +569,13 @@ def _number_encoder() -> Encoder:
         if cell is None:
             return _SYSMIS, b""
         if isinstance(cell, bool) or not isinstance(cell, numbers.Real):
-            raise _CellError(f"{_describe(cell)} is not a number")
+            raise CellError(f"{describe(cell)} is not a number")
         try:
             value = float(cell)
         except OverflowError:
-            raise _CellError(f"{_describe(cell)} is too large for a double") from None
+            raise CellError(f"{describe(cell)} is too large for a double") from None
         if not math.isfinite(value) or value == SYSMIS:
-            raise _CellError(f"{_describe(cell)} is not a finite number")
+            raise CellError(f"{describe(cell)} is not a finite number")
         return _number_ops(value)
 
     return encode
@@ -607,7 +586,7 @@ def _date_encoder() -> Encoder:
         if cell is None:
             return _SYSMIS, b""
         if not isinstance(cell, date) or isinstance(cell, datetime):
-            raise _CellError(f"{_describe(cell)} is not a date")
+            raise CellError(f"{describe(cell)} is not a date")
         return _RAW, _DOUBLE.pack((cell.toordinal() - _SPSS_EPOCH_ORDINAL) * 86400.0)
 
     return encode
@@ -617,30 +596,10 @@ def _datetime_encoder() -> Encoder:
     def encode(cell: Any) -> tuple[bytes, bytes]:
         if cell is None:
             return _SYSMIS, b""
-        if not isinstance(cell, datetime):
-            raise _CellError(f"{_describe(cell)} is not a datetime")
-        if cell.tzinfo is not None:
-            raise _CellError(f"{_describe(cell)} is not a naive (local) datetime")
-        delta = cell - _SPSS_EPOCH_DT
-        micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+        micros = microseconds_since(_SPSS_EPOCH_DT, cell)
         return _RAW, _DOUBLE.pack(micros / 1e6)  # one rounding, from exact microseconds
 
     return encode
-
-
-def _text_bytes(cell: Any, width: int) -> bytes:
-    if not isinstance(cell, str):
-        raise _CellError(f"{_describe(cell)} is not a text")
-    try:
-        raw = cell.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _CellError(f"{_describe(cell)} cannot be encoded in UTF-8") from None
-    if len(raw) > width:
-        raise _CellError(f"text of {len(raw)} bytes, wider than the declared {width}")
-    if b"\0" in raw:
-        # C readers (ReadStat, SPSS) end a string at NUL: the rest would be lost silently.
-        raise _CellError("text contains a NUL character")
-    return raw
 
 
 def _short_text_encoder(width: int) -> Encoder:
@@ -653,7 +612,7 @@ def _short_text_encoder(width: int) -> Encoder:
     def encode(cell: Any) -> tuple[bytes, bytes]:
         if cell is None or cell == "":
             return blank
-        raw = _text_bytes(cell, width)
+        raw = text_bytes(cell, width)
         used = (len(raw) + 7) // 8
         return ops_for[used], raw + b" " * (used * 8 - len(raw))
 
@@ -670,7 +629,7 @@ def _very_long_text_encoder(width: int, widths: list[int]) -> Encoder:
     def encode(cell: Any) -> tuple[bytes, bytes]:
         if cell is None or cell == "":
             return blank
-        raw = _text_bytes(cell, width)
+        raw = text_bytes(cell, width)
         ops = bytearray()
         data = bytearray()
         # Each segment holds the next 255 bytes of the text (the last one: what is left),
