@@ -20,8 +20,7 @@ from app.core.db import row_id
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import _
 from app.core.security import hash_password, hash_token, keyed_hash, new_token, verify_password
-from app.core.templating import PARIS
-from app.core.timeutil import utcnow
+from app.core.timeutil import LOCAL_ZONE, utcnow
 from app.mail.service import queue_email
 
 # The absolute address (for an e-mail) of the page a single-use token opens: the route knows
@@ -165,7 +164,7 @@ def send_invitation(
             "inviter": invited_by.display_name,
             "role": user.role,
             "url": link_for(token),
-            "expires_at": invitation.expires_at.astimezone(PARIS).date(),
+            "expires_at": invitation.expires_at.astimezone(LOCAL_ZONE).date(),
         },
         contains_secret=True,
         object_type="user",

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from app.accounts import repository as accounts_repository
 from app.accounts.dependencies import AdminUser
 from app.audit import service
-from app.audit.schemas import PARIS, AuditFilters, filter_errors, raw_filters
+from app.audit.schemas import AuditFilters, filter_errors, raw_filters
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.templating import render
+from app.core.timeutil import LOCAL_ZONE
 
 router = APIRouter()
 
@@ -74,7 +75,7 @@ def audit_log_csv(request: Request, session: SessionDep, admin: AdminUser) -> Re
         field, message = next(iter(errors.items()))
         raise InvalidInput(" ".join(errors.values()) if len(errors) > 1 else message, field=field)
     actors = service.actors_of(accounts_repository.list_users(session))
-    filename = service.csv_filename(datetime.now(PARIS).date())
+    filename = service.csv_filename(datetime.now(LOCAL_ZONE).date())
     return StreamingResponse(
         service.csv_export(request.app.state.engine, filters=filters, actors=actors),
         media_type="text/csv; charset=utf-8",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -18,8 +17,8 @@ from pydantic import (
 )
 
 from app.core.i18n import _
+from app.core.timeutil import LOCAL_ZONE
 
-PARIS = ZoneInfo("Europe/Paris")
 MAX_PAGE = 1_000_000
 # An action code ("user.create"), or a group prefix ending with a dot ("user.").
 ACTION_PATTERN = r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*\.?$"
@@ -98,7 +97,7 @@ def _looks_like_iso_date(value: str) -> bool:
 
 
 def _paris_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=PARIS).astimezone(UTC)
+    return datetime.combine(day, time.min, tzinfo=LOCAL_ZONE).astimezone(UTC)
 
 
 def _field_message(field: str) -> str:

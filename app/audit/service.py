@@ -21,9 +21,10 @@ from sqlmodel import Session
 
 from app.audit import labels, repository
 from app.audit.models import AuditEvent
-from app.audit.schemas import PARIS, AuditFilters
+from app.audit.schemas import AuditFilters
 from app.core.i18n import _
 from app.core.spreadsheet import neutral_text
+from app.core.timeutil import LOCAL_ZONE
 
 CSV_COLUMNS = (
     "at",
@@ -152,7 +153,7 @@ def _row(event: AuditEvent, actors: Mapping[int, ActorInfo]) -> AuditRow:
     changes, more = summarise(event.before, event.after)
     return AuditRow(
         at=event.at,
-        day=event.at.astimezone(PARIS).date(),
+        day=event.at.astimezone(LOCAL_ZONE).date(),
         actor_id=event.actor_id,
         actor=actors.get(event.actor_id) if event.actor_id is not None else None,
         action=event.action,

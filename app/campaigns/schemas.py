@@ -41,6 +41,10 @@ class CategoryRule(StrictModel):
             raise ValueError("population_max must be greater than population_min")
         return self
 
+    def label(self, language: str) -> str:
+        """The label in ``language`` (``"en"``; anything else gives French)."""
+        return self.label_en if language == "en" else self.label_fr
+
     def matches(self, kind: str, population: int) -> bool:
         upper_ok = self.population_max is None or population < self.population_max
         return kind in self.kinds and self.population_min <= population and upper_ok
@@ -231,6 +235,10 @@ class CampaignConfig(StrictModel):
         if negative:
             raise ValueError(f"test counts must be ≥ 0 (negative for {', '.join(negative)})")
         return tests
+
+    def category_labels(self, language: str) -> dict[str, str]:
+        """Category key → its label in ``language``, in the campaign's order."""
+        return {category.key: category.label(language) for category in self.categories}
 
     @model_validator(mode="after")
     def _categories_consistent(self) -> CampaignConfig:

@@ -139,11 +139,7 @@ def _number(value: int) -> str:
 
 def category_labels(config: CampaignConfig) -> dict[str, str]:
     """Each category's label in the reader's language."""
-    french = get_locale() == "fr"
-    return {
-        category.key: category.label_fr if french else category.label_en
-        for category in config.categories
-    }
+    return config.category_labels(get_locale())
 
 
 def _reason(respondents_short: int, channels_short: int) -> str:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date, format_datetime
@@ -26,8 +25,8 @@ from fastapi.templating import Jinja2Templates
 from app.core.db import mark_refused
 from app.core.i18n import LOCALE_NAMES, SUPPORTED_LOCALES, get_locale, gettext, ngettext
 from app.core.security import csrf_token
+from app.core.timeutil import LOCAL_ZONE
 
-PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 _environment = jinja2.Environment(
@@ -52,7 +51,7 @@ def _format_date(value: date | datetime | None, style: str = "medium") -> str:
     if value is None:
         return "–"
     if isinstance(value, datetime):
-        return format_datetime(value, format=style, tzinfo=PARIS, locale=get_locale())
+        return format_datetime(value, format=style, tzinfo=LOCAL_ZONE, locale=get_locale())
     return format_date(value, format=style, locale=get_locale())
 
 

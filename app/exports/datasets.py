@@ -60,11 +60,9 @@ def _no_yes() -> tuple[CodedValue, ...]:
 
 
 def _category_codes(scope: ExportScope) -> tuple[dict[str, int], tuple[CodedValue, ...]]:
-    english = scope.language == "en"
     codes = {category.key: position for position, category in enumerate(scope.config.categories, 1)}
     labels = tuple(
-        CodedValue(codes[c.key], c.label_en if english else c.label_fr, c.key)
-        for c in scope.config.categories
+        CodedValue(codes[c.key], c.label(scope.language), c.key) for c in scope.config.categories
     )
     return codes, labels
 

@@ -69,7 +69,7 @@ def ready_categories(
     """The categories with candidates, in the campaign's order, named in ``language``."""
     return [
         ReadyCategory(
-            label=category.label_fr if language == "fr" else category.label_en,
+            label=category.label(language),
             candidates=counts[category.key],
         )
         for category in parse_config(campaign.config).categories

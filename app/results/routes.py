@@ -60,12 +60,7 @@ def progress_step(message: str) -> str:
 
 
 def _category_labels(campaign: Campaign) -> dict[str, str]:
-    config = campaigns_service.parse_config(campaign.config)
-    french = get_locale() == "fr"
-    return {
-        category.key: category.label_fr if french else category.label_en
-        for category in config.categories
-    }
+    return campaigns_service.parse_config(campaign.config).category_labels(get_locale())
 
 
 def _runs_context(session: SessionDep, campaign_id: int) -> dict[str, Any]:

@@ -7,13 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import surveys
 from app.core.i18n import _, get_locale
+from app.core.timeutil import LOCAL_ZONE
 from app.reviews.anomalies import stopwatch_span
-
-PARIS = ZoneInfo("Europe/Paris")
 
 NOT_ANSWERED = "–"
 
@@ -118,7 +116,7 @@ def format_timing(value: Any) -> str:
         if isinstance(taps, list):
             return _("%(count)d taps on the counter") % {"count": len(taps)}
         return _raw(value)
-    start, stop = (moment.astimezone(PARIS) for moment in span)
+    start, stop = (moment.astimezone(LOCAL_ZONE) for moment in span)
     seconds = (stop - start).total_seconds()
     return f"{start:%d/%m/%Y %H:%M:%S} → {stop:%H:%M:%S} ({_seconds(seconds)})"
 

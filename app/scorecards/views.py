@@ -89,11 +89,7 @@ templates.env.tests["cut_interval"] = has_cut_interval
 
 
 def category_labels(config: CampaignConfig) -> dict[str, str]:
-    language = get_locale()
-    return {
-        category.key: category.label_fr if language == "fr" else category.label_en
-        for category in config.categories
-    }
+    return config.category_labels(get_locale())
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from app.core.errors import DomainError, InvalidInput
 from app.core.i18n import _, get_locale
 from app.core.security import csrf_token
 from app.core.templating import flash, render
+from app.core.timeutil import LOCAL_ZONE
 from app.missions import repository as missions_repository
 from app.missions.models import MissionState, ReviewState
 from app.visits import repository, service
@@ -44,7 +44,6 @@ EvidenceReader = Annotated[
     User, Depends(RequireRole(Role.admin, Role.reviewer, Role.shopper, Role.jury))
 ]
 
-PARIS = ZoneInfo("Europe/Paris")
 SERVICE_WORKER = Path(__file__).resolve().parents[2] / "static" / "sw.js"
 CSRF_DOC = {
     "parameters": [
@@ -245,7 +244,7 @@ def _visited_at(text: str) -> datetime | None:
         return None
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=PARIS)
+        moment = moment.replace(tzinfo=LOCAL_ZONE)
     return moment.astimezone(UTC)
 
 
