@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlmodel import Session
 
 from app.cli import alembic_config
@@ -76,3 +76,21 @@ def axe_source() -> str:
     if not AXE_SCRIPT.exists():
         raise RuntimeError("axe-core is missing: scripts/test.sh fetches it from npm")
     return AXE_SCRIPT.read_text(encoding="utf-8")
+
+
+# The sign-in form's words in each language (label of the address, of the password, button).
+SIGN_IN_WORDS = {
+    "fr": ("Adresse électronique", "Mot de passe", "Se connecter"),
+    "en": ("E-mail address", "Password", "Sign in"),
+}
+
+
+def sign_in(page: Page, base: str, language: str, account: tuple[str, str]) -> None:
+    """Choose ``language``, then sign in through the real form as ``account`` (address,
+    password)."""
+    email_label, password_label, button = SIGN_IN_WORDS[language]
+    page.goto(f"{base}/lang/{language}?next=/login")
+    page.get_by_label(email_label).fill(account[0])
+    page.get_by_label(password_label).fill(account[1])
+    page.get_by_role("button", name=button).click()
+    page.wait_for_load_state()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.browser.test_jury_pages import assert_no_horizontal_scroll
 from tests.browser.test_pages import ADMIN, axe_violations
 
@@ -16,16 +16,10 @@ PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1366, "height": 900}
 TEXTS = {
     "fr": {
-        "email": "Adresse électronique",
-        "password": "Mot de passe",
-        "sign_in": "Se connecter",
         "jobs": "Tâches de fond",
         "outbox": "Boîte d’envoi",
     },
     "en": {
-        "email": "E-mail address",
-        "password": "Password",
-        "sign_in": "Sign in",
         "jobs": "Background jobs",
         "outbox": "Outbox",
     },
@@ -52,11 +46,7 @@ def test_jobs_and_outbox_pages(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{live_server}/lang/{language}?next=/login")
-    page.get_by_label(text["email"]).fill(ADMIN[0])
-    page.get_by_label(text["password"]).fill(ADMIN[1])
-    page.get_by_role("button", name=text["sign_in"]).click()
-    page.wait_for_load_state()
+    sign_in(page, live_server, language, ADMIN)
 
     page.goto(f"{live_server}/admin/jobs")
     assert page.get_by_role("heading", level=1).inner_text() == text["jobs"]

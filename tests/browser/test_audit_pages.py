@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
 
 from tests.app.test_audit_log import french_audit_words
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.browser.test_jury_pages import assert_no_horizontal_scroll
 from tests.browser.test_pages import ADMIN, axe_violations
 
@@ -20,9 +20,6 @@ PHONE: ViewportSize = {"width": 360, "height": 780}
 DESKTOP: ViewportSize = {"width": 1366, "height": 900}
 TEXTS = {
     "fr": {
-        "email": "Adresse électronique",
-        "password": "Mot de passe",
-        "sign_in": "Se connecter",
         "title": "Journal d’audit",
         "action": "Action",
         "filter": "Filtrer",
@@ -31,9 +28,6 @@ TEXTS = {
         "page_2": "Page 2 sur",
     },
     "en": {
-        "email": "E-mail address",
-        "password": "Password",
-        "sign_in": "Sign in",
         "title": "Audit log",
         "action": "Action",
         "filter": "Filter",
@@ -75,11 +69,7 @@ def test_audit_log_page(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{live_server}/lang/{language}?next=/login")
-    page.get_by_label(text["email"]).fill(ADMIN[0])
-    page.get_by_label(text["password"]).fill(ADMIN[1])
-    page.get_by_role("button", name=text["sign_in"]).click()
-    page.wait_for_load_state()
+    sign_in(page, live_server, language, ADMIN)
 
     page.goto(f"{live_server}/admin/audit")
     assert page.get_by_role("heading", level=1).inner_text() == text["title"]

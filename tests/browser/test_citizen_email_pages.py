@@ -14,7 +14,7 @@ from app.campaigns.models import Campaign, Candidate, CandidateStatus
 from app.collection.email_invitations import optout_token
 from app.collection.models import InvitationRecipient
 from app.core.db import create_db_engine
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.browser.test_jury_pages import assert_no_horizontal_scroll
 from tests.browser.test_pages import ADMIN, axe_violations
 
@@ -24,9 +24,6 @@ PHONE = ViewportSize(width=360, height=780)
 DESKTOP = ViewportSize(width=1366, height=900)
 TEXTS = {
     "fr": {
-        "email": "Adresse électronique",
-        "password": "Mot de passe",
-        "sign_in": "Se connecter",
         "title": "Invitations par e-mail",
         "file": "Liste d’adresses (CSV)",
         "days": "Relance après (jours)",
@@ -38,9 +35,6 @@ TEXTS = {
         "unknown": "Nous ne reconnaissons pas ce lien",
     },
     "en": {
-        "email": "E-mail address",
-        "password": "Password",
-        "sign_in": "Sign in",
         "title": "Invitations by e-mail",
         "file": "List of addresses (CSV)",
         "days": "Reminder after (days)",
@@ -113,11 +107,7 @@ def test_upload_and_optout_pages(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{live_server}/lang/{language}?next=/login")
-    page.get_by_label(text["email"]).fill(ADMIN[0])
-    page.get_by_label(text["password"]).fill(ADMIN[1])
-    page.get_by_role("button", name=text["sign_in"]).click()
-    page.wait_for_load_state()
+    sign_in(page, live_server, language, ADMIN)
 
     page.goto(f"{live_server}/campaigns/{campaign_id}/invitations/email")
     assert page.locator("h1").inner_text() == text["title"]

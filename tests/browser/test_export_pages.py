@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from app.campaigns.models import Campaign
 from app.core.db import create_db_engine
+from tests.browser.conftest import sign_in
 from tests.browser.test_audit_pages import check
 from tests.browser.test_pages import ADMIN
 
@@ -23,18 +24,12 @@ DESKTOP: ViewportSize = {"width": 1366, "height": 900}
 AUTHORITY = ("authority@demo.barometre.fr", "demo-authority-2026")
 TEXTS = {
     "fr": {
-        "email": "Adresse électronique",
-        "password": "Mot de passe",
-        "sign_in": "Se connecter",
         "title": "Exports de données",
         "prepare": "Préparer l’export",
         "download": "Télécharger",
         "ready": "Prêt",
     },
     "en": {
-        "email": "E-mail address",
-        "password": "Password",
-        "sign_in": "Sign in",
         "title": "Data exports",
         "prepare": "Prepare the export",
         "download": "Download",
@@ -75,11 +70,7 @@ def test_an_export_is_asked_for_built_and_downloaded(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{live_server}/lang/{language}?next=/login")
-    page.get_by_label(text["email"]).fill(email)
-    page.get_by_label(text["password"]).fill(password)
-    page.get_by_role("button", name=text["sign_in"]).click()
-    page.wait_for_load_state()
+    sign_in(page, live_server, language, (email, password))
 
     page.goto(f"{live_server}/campaigns/{campaign_id}/exports")
     assert page.get_by_role("heading", level=1).inner_text() == text["title"]

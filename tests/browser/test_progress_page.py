@@ -6,39 +6,17 @@ nothing wider than the screen, no console error."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize
+from playwright.sync_api import Browser, ViewportSize
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import sign_in
+from tests.browser.test_audit_pages import check
 from tests.browser.test_export_pages import AUTHORITY, _campaign_id
-from tests.browser.test_jury_pages import assert_no_horizontal_scroll
-from tests.browser.test_pages import ADMIN, axe_violations
+from tests.browser.test_pages import ADMIN
 
 pytestmark = pytest.mark.browser
 
 PHONE: ViewportSize = {"width": 360, "height": 780}
 DESKTOP: ViewportSize = {"width": 1366, "height": 900}
-TEXTS = {
-    "fr": {"email": "Adresse électronique", "password": "Mot de passe", "sign_in": "Se connecter"},
-    "en": {"email": "E-mail address", "password": "Password", "sign_in": "Sign in"},
-}
-
-
-def _shoot(page: Page, axe_source: str, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"progress-{name}.png"), full_page=True)
-    violations = axe_violations(page, axe_source)
-    summary = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations]
-    assert summary == [], f"{name}: {summary}"
-    assert_no_horizontal_scroll(page)
-
-
-def _sign_in(page: Page, base: str, language: str, account: tuple[str, str]) -> None:
-    text = TEXTS[language]
-    page.goto(f"{base}/lang/{language}?next=/login")
-    page.get_by_label(text["email"]).fill(account[0])
-    page.get_by_label(text["password"]).fill(account[1])
-    page.get_by_role("button", name=text["sign_in"]).click()
-    page.wait_for_load_state()
 
 
 # French on a phone, English on a desktop: each language and each width once (the suite's
@@ -60,11 +38,11 @@ def test_the_organiser_follows_who_is_short_of_the_thresholds(
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    _sign_in(page, live_server, language, ADMIN)
+    sign_in(page, live_server, language, ADMIN)
     page.goto(f"{live_server}/campaigns/{campaign_id}/progress")
     assert page.locator("th[aria-sort]").count() == 1
     assert page.locator("tbody th[scope='rowgroup']").count() == 50
-    _shoot(page, axe_source, f"organiser-{name}")
+    check(page, axe_source, f"progress-organiser-{name}")
 
     page.locator("thead th a").first.click()  # sort by name: a plain link
     page.wait_for_load_state()
@@ -73,7 +51,7 @@ def test_the_organiser_follows_who_is_short_of_the_thresholds(
     page.locator("form.filters button").click()
     page.wait_for_load_state()
     assert "category=" in page.url and "sort=name" in page.url
-    _shoot(page, axe_source, f"organiser-filtered-{name}")
+    check(page, axe_source, f"progress-organiser-filtered-{name}")
     assert errors == []
     context.close()
 
@@ -90,9 +68,9 @@ def test_the_authority_contact_sees_its_own_row(
     campaign_id = _campaign_id(live_database_url, 2026)
     context = browser.new_context(viewport=viewport, locale="fr-FR")
     page = context.new_page()
-    _sign_in(page, live_server, "fr", AUTHORITY)
+    sign_in(page, live_server, "fr", AUTHORITY)
     page.goto(f"{live_server}/campaigns/{campaign_id}/progress")
     assert page.locator("tbody th[scope='rowgroup']").count() == 1
     assert page.locator("thead th a").count() == 0
-    _shoot(page, axe_source, f"authority-{name}")
+    check(page, axe_source, f"progress-authority-{name}")
     context.close()
